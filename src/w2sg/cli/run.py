@@ -1,0 +1,319 @@
+"""``w2sg run`` and ``w2sg demo``, and the argument helpers other commands share."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from w2sg.config import HEADS, LOSSES, OPTIMIZERS, TASKS, KernelConfig, RunConfig
+from w2sg.errors import W2SGError
+
+
+def parse_fractions(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(x) for x in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"--fractions takes comma-separated numbers like 0.4,0.4,0.2, got {text!r}"
+        ) from None
+    return values
+
+
+def add_array_arguments(parser: argparse.ArgumentParser) -> None:
+    """``--weak/--strong/--labels`` (files) or ``--dataset`` with model names."""
+    g = parser.add_argument_group("inputs")
+    g.add_argument("--weak", help="weak representation file (.npy/.npz/.parquet/.csv), or a model "
+                   "name with --dataset (NAME or NAME@LAYER)")
+    g.add_argument("--strong", help="strong representation file, or a model name with --dataset")
+    g.add_argument("--labels", help="labels file, rows aligned with --weak and --strong")
+    g.add_argument("--weak-predictions", help="the weak model as its predictions for every row "
+                   "(a labeller): (n, C) probabilities or (n,) values; replaces --weak")
+    g.add_argument("--dataset", help="a registered dataset (see `w2sg datasets`); --weak and "
+                   "--strong are then model names (see `w2sg models`)")
+    g.add_argument("--limit", type=int, help="with --dataset: use at most this many examples")
+
+
+def add_run_config_arguments(parser: argparse.ArgumentParser) -> None:
+    """Every field of :class:`RunConfig` that a user sets from the command line."""
+    d = RunConfig()
+    g = parser.add_argument_group("run configuration")
+    g.add_argument("--task", choices=TASKS, default=d.task)
+    g.add_argument("--head", choices=HEADS, default=d.head)
+    g.add_argument("--loss", default=d.loss, help=f"student loss: {', '.join(LOSSES)}")
+    g.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer)
+    g.add_argument("--weak-ridge", type=float, default=d.weak_ridge, help="β_w, L2 of the weak head")
+    g.add_argument("--strong-ridge", type=float, default=d.strong_ridge,
+                   help="β_s, L2 of the w2s and ceiling heads")
+    g.add_argument("--fractions", type=parse_fractions, default=d.fractions,
+                   help="weak_train,w2s_train,test[,val] (default 0.4,0.4,0.2)")
+    g.add_argument("--seed", type=int, default=d.seed)
+    g.add_argument("--epochs", type=int, default=d.epochs, help="Adam epochs (--optimizer adam)")
+    g.add_argument("--lr", type=float, default=d.lr)
+    g.add_argument("--batch-size", type=int, default=d.batch_size)
+    g.add_argument("--max-iter", type=int, default=d.max_iter, help="L-BFGS iterations")
+    g.add_argument("--radius", type=float, default=None, help="norm ball of --head least_squares")
+    g.add_argument("--bootstrap", type=int, default=d.n_bootstrap, help="PGR bootstrap resamples")
+    g.add_argument("--no-theory", action="store_true", help="skip the representation-kernel block")
+    g.add_argument("--no-bounds", action="store_true", help="skip the bounds block")
+    k = parser.add_argument_group("representation kernels (theory block)")
+    k.add_argument("--k-weak", type=int, help="fixed number of weak principal components")
+    k.add_argument("--k-strong", type=int, help="fixed number of strong principal components")
+    k.add_argument("--variance", type=float, help="k explains this fraction of variance (0.9)")
+    k.add_argument("--noise-floor", type=float, help="k: eigenvalues above this × mean of rest")
+    k.add_argument("--hard", action="store_true", help="γ = 0: orthogonal projections")
+    k.add_argument("--gamma-weak", type=float, help="explicit γ of the weak kernel")
+    k.add_argument("--gamma-strong", type=float, help="explicit γ of the strong kernel")
+    k.add_argument("--no-center", action="store_true", help="do not centre representations")
+
+
+def kernel_config_from_args(args: argparse.Namespace) -> KernelConfig:
+    rule = "variance"
+    if args.k_weak is not None or args.k_strong is not None:
+        rule = "k"
+    elif args.noise_floor is not None:
+        rule = "noise_floor"
+    d = KernelConfig()
+    return KernelConfig(
+        rule=rule,
+        k_weak=args.k_weak,
+        k_strong=args.k_strong,
+        variance=args.variance if args.variance is not None else d.variance,
+        noise_floor=args.noise_floor if args.noise_floor is not None else d.noise_floor,
+        hard=bool(args.hard),
+        gamma_weak=args.gamma_weak,
+        gamma_strong=args.gamma_strong,
+        center=not args.no_center,
+    )
+
+
+def config_from_args(args: argparse.Namespace) -> RunConfig:
+    config = RunConfig(
+        task=args.task,
+        head=args.head,
+        loss=args.loss,
+        optimizer=args.optimizer,
+        weak_ridge=args.weak_ridge,
+        strong_ridge=args.strong_ridge,
+        fractions=tuple(args.fractions),
+        seed=args.seed,
+        epochs=args.epochs,
+        lr=args.lr,
+        batch_size=args.batch_size,
+        max_iter=args.max_iter,
+        radius=args.radius,
+        n_bootstrap=args.bootstrap,
+        kernel=kernel_config_from_args(args),
+        theory=not args.no_theory,
+        bounds=not args.no_bounds,
+    )
+    config.validate()
+    return config
+
+
+def load_inputs(
+    args: argparse.Namespace,
+) -> tuple[np.ndarray | None, np.ndarray, np.ndarray, np.ndarray | None, dict[str, Any], Any]:
+    """Load (weak, strong, labels, weak_predictions, provenance, ids) from the arguments."""
+    if args.dataset:
+        return _load_dataset_inputs(args)
+    from w2sg.data.io import file_sha256, load_array
+
+    if not args.strong or not args.labels or not (args.weak or args.weak_predictions):
+        raise W2SGError(
+            "give --weak W.npy (or --weak-predictions P.npy), --strong S.npy and --labels y.npy, "
+            "or --dataset NAME with model names"
+        )
+    files = {"weak": args.weak, "strong": args.strong, "labels": args.labels,
+             "weak_predictions": args.weak_predictions}
+    loaded = {k: load_array(v, f"--{k.replace('_', '-')}") if v else None for k, v in files.items()}
+    strong, labels = loaded["strong"], loaded["labels"]
+    assert strong is not None and labels is not None
+    prov = {
+        "inputs": {
+            k: {"path": str(v), "sha256": file_sha256(v.split(".npz:")[0])}
+            for k, v in files.items()
+            if v
+        }
+    }
+    return loaded["weak"], strong, labels, loaded["weak_predictions"], prov, None
+
+
+def _split_model(spec: str) -> tuple[str, int | str]:
+    if "@" in spec:
+        name, layer = spec.rsplit("@", 1)
+        return name, (int(layer) if layer.lstrip("-").isdigit() else layer)
+    return spec, -1
+
+
+def _load_dataset_inputs(args: argparse.Namespace):
+    try:
+        from w2sg.data.datasets import load_dataset
+        from w2sg.represent import representations_for
+    except ImportError as exc:
+        raise W2SGError(
+            f"--dataset needs the representation extras ({exc.name} is missing); "
+            "run `make demo` or `pip install -e .[text]`"
+        ) from None
+    if not args.weak or not args.strong:
+        raise W2SGError("--dataset needs --weak MODEL and --strong MODEL (see `w2sg models`)")
+    dataset = load_dataset(args.dataset, limit=args.limit, seed=args.seed)
+    weak_name, weak_layer = _split_model(args.weak)
+    strong_name, strong_layer = _split_model(args.strong)
+    ids, weak = representations_for(args.dataset, weak_name, layer=weak_layer, limit=args.limit)
+    _, strong = representations_for(
+        args.dataset, strong_name, layer=strong_layer, limit=args.limit
+    )
+    prov = {
+        "dataset": args.dataset,
+        "weak_model": args.weak,
+        "strong_model": args.strong,
+        "n_examples": len(ids),
+    }
+    return weak, strong, dataset.labels, None, prov, np.asarray(ids)
+
+
+# --------------------------------------------------------------------------------------------
+# Printing
+
+
+def _fmt(x: Any, digits: int = 4) -> str:
+    if x is None:
+        return "n/a"
+    if isinstance(x, float):
+        return f"{x:.{digits}f}"
+    return str(x)
+
+
+def format_summary(record: dict[str, Any]) -> str:
+    """A readable table of one run: weak / w2s / ceiling, PGR, theory and bounds highlights."""
+    task = record["task"]
+    cols = {
+        "classification": ["accuracy", "auroc", "cross_entropy", "ece", "smooth_ce"],
+        "probability": ["kl", "accuracy", "ece", "smooth_ce", "mse"],
+        "regression": ["mse", "rmse", "mae", "r2"],
+    }[task]
+    n = record["n"]
+    lines = ["split sizes: " + " · ".join(f"{k} {v}" for k, v in n.items()), ""]
+    lines.append(f"{'model':<10}" + "".join(f"{c:>15}" for c in cols))
+    for model in ("weak", "w2s", "ceiling"):
+        row = record[model]
+        lines.append(f"{model:<10}" + "".join(f"{_fmt(row.get(c)):>15}" for c in cols))
+    p = record["pgr"]
+    pgr = f"PGR ({p['metric']}, test): {_fmt(p['value'], 3)}"
+    if p.get("ci_low") is not None:
+        pgr += f"  95% CI [{_fmt(p['ci_low'], 3)}, {_fmt(p['ci_high'], 3)}]"
+    if p.get("reason"):
+        pgr += f"  ({p['reason']})"
+    lines += ["", pgr]
+    t = record.get("theory")
+    if t:
+        lines += [
+            "",
+            "representation kernels (ridge heads, following [X]):",
+            f"  label-free ‖P_s(I−P_w)‖_op {_fmt(t.get('op_norm'))}   "
+            f"‖·‖_F²/n {_fmt(t.get('fro_sq_over_n'))}   k_weak {t.get('k_weak')}   "
+            f"k_strong {t.get('k_strong')}",
+            f"  predicted gap G {_fmt(t.get('predicted_gap'))}   measured PredGap "
+            f"{_fmt(t.get('measured_gap'))}   Err(w2s)−Err(ceiling) "
+            f"{_fmt(t.get('w2s_minus_ceiling'))}   cross term {_fmt(t.get('cross_term'))}",
+            f"  weak error on D̂ {_fmt(t.get('weak_error_hat'))} = inherited "
+            f"{_fmt(t.get('inherited_error'))} + corrected {_fmt(t.get('corrected_error'))}",
+        ]
+    b = record.get("bounds")
+    if b and "generalization" in b:
+        lines += ["", "bounds on test (following [Y]/[C]):"]
+        for name in ("generalization", "calibration", "disagreement"):
+            entry = b.get(name)
+            row = _bound_row(entry)
+            if row:
+                lines.append(f"  {name:<15}{row}")
+        for note in b.get("notes", []):
+            lines.append(f"  note: {note}")
+    for note in record.get("notes", []):
+        lines.append(f"note: {note}")
+    return "\n".join(lines)
+
+
+def _bound_row(entry: Any) -> str | None:
+    """One line for a bound: measured, weak, [lower, upper], holds."""
+    if not isinstance(entry, dict):
+        return None
+    if "measured" not in entry:
+        for value in entry.values():
+            if isinstance(value, dict) and "measured" in value:
+                entry = value
+                break
+        else:
+            return None
+    return (
+        f"measured {_fmt(entry['measured'])}  weak {_fmt(entry.get('weak'))}  "
+        f"[{_fmt(entry.get('lower'))}, {_fmt(entry.get('upper'))}]  "
+        f"holds {entry.get('holds')}"
+    )
+
+
+# --------------------------------------------------------------------------------------------
+# Commands
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    config = config_from_args(args)
+    weak, strong, labels, weak_predictions, prov, ids = load_inputs(args)
+    from w2sg.pipeline import run_pipeline
+
+    result = run_pipeline(
+        weak, strong, labels, config, weak_predictions=weak_predictions, ids=ids, provenance=prov
+    )
+    record = result.to_dict()
+    if args.out:
+        result.save(args.out)
+    if args.json:
+        print(json.dumps(record))
+    else:
+        print(format_summary(record))
+        if args.out:
+            print(f"\nwrote {Path(args.out) / 'metrics.json'}")
+    return 0
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from w2sg.experiments.demo import run_demo
+
+    start = time.perf_counter()
+    result, title = run_demo(seed=args.seed)
+    out = Path(args.out)
+    result.save(out)
+    record = result.to_dict()
+    if args.json:
+        print(json.dumps(record))
+        return 0
+    print(title)
+    print(format_summary(record))
+    print(f"\nwrote {out}/ (config.json, metrics.json, predictions.npz) in "
+          f"{time.perf_counter() - start:.1f} s")
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    run = subparsers.add_parser(
+        "run",
+        help="train weak, w2s and ceiling models on given representations and score them",
+        description="Train the weak model on weak_train with true labels, label w2s_train with "
+        "it, train the w2s student and the strong ceiling on w2s_train, and score all three.",
+    )
+    add_array_arguments(run)
+    add_run_config_arguments(run)
+    run.add_argument("--out", help="write config.json, metrics.json, predictions.npz here")
+    run.add_argument("--json", action="store_true", help="print one JSON object")
+    run.set_defaults(func=cmd_run)
+
+    demo = subparsers.add_parser("demo", help="run the main job on the embedded defaults")
+    demo.add_argument("--out", default="runs/demo", help="run folder (default runs/demo)")
+    demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--json", action="store_true", help="print one JSON object")
+    demo.set_defaults(func=cmd_demo)

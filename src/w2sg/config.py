@@ -1,0 +1,136 @@
+"""Typed, serialisable configuration of one weak-to-strong run.
+
+A run is fully described by its :class:`RunConfig`: the same config (and the same input arrays) gives
+the same numbers. ``RunConfig.to_dict()`` is what every result file records.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from w2sg.errors import W2SGError
+
+Task = Literal["classification", "regression", "probability"]
+Head = Literal["ridge", "softmax", "convex_kl", "least_squares"]
+
+TASKS: tuple[str, ...] = ("classification", "regression", "probability")
+HEADS: tuple[str, ...] = ("ridge", "softmax", "convex_kl", "least_squares")
+LOSSES: tuple[str, ...] = ("xent", "reverse_kl", "hard", "logconf")
+OPTIMIZERS: tuple[str, ...] = ("lbfgs", "adam")
+K_RULES: tuple[str, ...] = ("k", "variance", "noise_floor")
+
+# The names used everywhere (code, CLI, result fields, docs).
+MODELS: tuple[str, ...] = ("weak", "w2s", "ceiling")
+SPLITS: tuple[str, ...] = ("weak_train", "w2s_train", "test", "val")
+
+
+@dataclass(frozen=True)
+class KernelConfig:
+    """How the principal kernels of THEORY.md section 3 are built.
+
+    ``rule`` picks k: ``"k"`` uses ``k_weak``/``k_strong``; ``"variance"`` the smallest k whose
+    eigenvalues explain at least ``variance`` of the trace; ``"noise_floor"`` the components whose
+    eigenvalue exceeds the mean of the remaining ones by the factor ``noise_floor``.
+    ``hard=True`` sets γ = 0 (orthogonal projections). ``gamma_weak``/``gamma_strong`` override
+    γ = β + δ.
+    """
+
+    rule: str = "variance"
+    k_weak: int | None = None
+    k_strong: int | None = None
+    variance: float = 0.90
+    noise_floor: float = 10.0
+    hard: bool = False
+    gamma_weak: float | None = None
+    gamma_strong: float | None = None
+    center: bool = True
+
+    def validate(self) -> None:
+        if self.rule not in K_RULES:
+            raise W2SGError(f"unknown k rule {self.rule!r}; use one of {', '.join(K_RULES)}")
+        if self.rule == "k" and (self.k_weak is None or self.k_strong is None):
+            raise W2SGError("the 'k' rule needs both --k-weak and --k-strong")
+        if self.rule == "variance" and not 0.0 < self.variance <= 1.0:
+            raise W2SGError(f"--variance must be in (0, 1], got {self.variance}")
+        if self.rule == "noise_floor" and self.noise_floor <= 1.0:
+            raise W2SGError(f"--noise-floor must be > 1, got {self.noise_floor}")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """One weak → weak-to-strong → ceiling run on frozen representations.
+
+    Heads: ``ridge`` (closed form; classification uses ±1 / one-hot targets), ``softmax`` (a
+    softmax/sigmoid linear head trained with ``loss`` by ``optimizer``), ``convex_kl`` (affine
+    probability head trained by reverse KL, binary only) and ``least_squares`` (linear least squares,
+    optionally in the ball ‖θ‖ ≤ ``radius``). The weak model always uses the same head family as the
+    students, trained on true labels; ``weak_ridge``/``strong_ridge`` are the L2 penalties β_w, β_s.
+    """
+
+    task: str = "classification"
+    head: str = "softmax"
+    loss: str = "xent"
+    weak_ridge: float = 1e-2
+    strong_ridge: float = 1e-2
+    fractions: tuple[float, ...] = (0.4, 0.4, 0.2)
+    seed: int = 0
+    optimizer: str = "lbfgs"
+    epochs: int = 50
+    lr: float = 1e-2
+    batch_size: int = 256
+    max_iter: int = 500
+    radius: float | None = None
+    eps: float = 1e-6
+    n_bootstrap: int = 1000
+    kernel: KernelConfig = field(default_factory=KernelConfig)
+    theory: bool = True
+    bounds: bool = True
+
+    def validate(self) -> None:
+        if self.task not in TASKS:
+            raise W2SGError(f"unknown task {self.task!r}; use one of {', '.join(TASKS)}")
+        if self.head not in HEADS:
+            raise W2SGError(f"unknown head {self.head!r}; use one of {', '.join(HEADS)}")
+        if self.loss not in LOSSES:
+            raise W2SGError(f"unknown loss {self.loss!r}; use one of {', '.join(LOSSES)}")
+        if self.optimizer not in OPTIMIZERS:
+            raise W2SGError(
+                f"unknown optimizer {self.optimizer!r}; use one of {', '.join(OPTIMIZERS)}"
+            )
+        if self.task == "regression" and self.head in ("softmax", "convex_kl"):
+            raise W2SGError(
+                f"head {self.head!r} predicts probabilities; for --task regression use --head ridge"
+            )
+        if self.weak_ridge < 0 or self.strong_ridge < 0:
+            raise W2SGError("--weak-ridge and --strong-ridge must be >= 0")
+        if len(self.fractions) not in (3, 4) or any(f <= 0 for f in self.fractions):
+            raise W2SGError(
+                "--fractions takes 3 or 4 positive numbers: weak_train,w2s_train,test[,val]"
+            )
+        if abs(sum(self.fractions) - 1.0) > 1e-6:
+            raise W2SGError(f"--fractions must sum to 1, got {sum(self.fractions):g}")
+        self.kernel.validate()
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunConfig:
+        data = dict(data)
+        kernel = KernelConfig(**data.pop("kernel", {}))
+        if "fractions" in data:
+            data["fractions"] = tuple(float(f) for f in data["fractions"])
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise W2SGError(f"unknown run config keys {unknown}; known keys are {sorted(known)}")
+        return cls(kernel=kernel, **data)
+
+    def hash(self) -> str:
+        """SHA-256 of the canonical JSON form: the identity of a run configuration."""
+        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        return hashlib.sha256(text.encode()).hexdigest()

@@ -1,0 +1,1 @@
+"""Data: splits with content-hash ids, loading of user arrays, the synthetic generator, datasets."""

@@ -1,0 +1,574 @@
+"""The three-model weak-to-strong pipeline on frozen representations.
+
+One call, :func:`run_pipeline`, does the whole experiment of THEORY.md section 1:
+
+1. split the rows into weak_train (D̃), w2s_train (D̂), test (and val);
+2. train the **weak** model on D̃ with true labels (or take a *labeller*'s given predictions);
+3. the weak model labels D̂ (soft probabilities, and their argmax as hard labels);
+4. train the **w2s** student on the strong representation of D̂ with the weak labels;
+5. train the strong **ceiling** on the strong representation of D̂ with true labels;
+6. score all three on D̂ and test, against ground truth and (students) against the weak labels,
+   with PGR and its paired-bootstrap interval, the representation-kernel ``theory`` block and the
+   ``bounds`` block.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from w2sg import metrics as M
+from w2sg.config import RunConfig
+from w2sg.data.splits import Splits, content_ids, make_splits
+from w2sg.errors import W2SGError
+
+MODELS = ("weak", "w2s", "ceiling")
+
+
+@dataclass
+class Labels:
+    """Ground truth in the form each part of the pipeline needs.
+
+    ``values``: class indices (classification), floats (regression) or positive-class probabilities
+    (probability). ``targets``: what heads regress or fit: one-hot / soft ``(n, C)`` for the
+    probability-valued heads and ridge, floats for regression.
+    """
+
+    task: str
+    values: np.ndarray
+    classes: np.ndarray | None
+
+    @property
+    def n_classes(self) -> int:
+        return 0 if self.classes is None else len(self.classes)
+
+    def targets(self, idx: np.ndarray) -> np.ndarray:
+        v = self.values[idx]
+        if self.task == "regression":
+            return v.astype(float)
+        if self.task == "probability":
+            return np.column_stack([1.0 - v, v])
+        return np.eye(self.n_classes)[v]
+
+    def theory_targets(self, idx: np.ndarray) -> np.ndarray:
+        """Numeric targets of the ridge setting of [X]: values, ±1 (binary) or one-hot."""
+        v = self.values[idx]
+        if self.task == "regression":
+            return v.astype(float)
+        if self.task == "probability":
+            return 2.0 * v - 1.0
+        if self.n_classes == 2:
+            return 2.0 * v - 1.0
+        return np.eye(self.n_classes)[v]
+
+
+def prepare_labels(labels: np.ndarray, task: str) -> Labels:
+    """Check that ``labels`` fit ``task`` and encode them (class labels become ``0..C-1``)."""
+    y = np.asarray(labels)
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y[:, 0]
+    if y.ndim != 1:
+        raise W2SGError(
+            f"labels must be one value per row, got an array of shape {y.shape}; "
+            "pass class indices, regression targets or positive-class probabilities"
+        )
+    if y.dtype.kind == "f" and not np.isfinite(y).all():
+        raise W2SGError("labels contain NaN or inf values; remove those rows")
+    if task == "classification":
+        if y.dtype.kind == "f" and not np.all(y == np.round(y)):
+            raise W2SGError(
+                "--task classification needs integer class labels, but the labels are "
+                "non-integer floats; use --task regression or --task probability"
+            )
+        classes, codes = np.unique(y, return_inverse=True)
+        if len(classes) < 2:
+            raise W2SGError("classification labels hold a single class; at least 2 are needed")
+        if len(classes) > max(50, len(y) // 5):
+            raise W2SGError(
+                f"--task classification got {len(classes)} distinct labels for {len(y)} rows; "
+                "these look like regression targets: use --task regression"
+            )
+        return Labels(task, codes.astype(int), classes)
+    if y.dtype.kind not in "biuf":
+        raise W2SGError(f"--task {task} needs numeric labels, got {y.dtype}")
+    if task == "probability":
+        if y.min() < 0.0 or y.max() > 1.0:
+            raise W2SGError(
+                "--task probability needs labels in [0, 1] (the positive-class probability); "
+                f"got values in [{y.min():g}, {y.max():g}]"
+            )
+        return Labels(task, y.astype(float), np.array([0, 1]))
+    if task == "regression":
+        return Labels(task, y.astype(float), None)
+    raise W2SGError(f"unknown task {task!r}; use classification, regression or probability")
+
+
+# --------------------------------------------------------------------------------------------
+# Heads: one "fit and predict" per head family, so the three models are trained the same way.
+
+
+@dataclass
+class _Fitted:
+    """A fitted head's outputs: ``proba`` (n, C) for probability heads, ``pred`` (n,) otherwise."""
+
+    predict: Any
+
+
+def _proba_from_scores(scores: np.ndarray) -> np.ndarray:
+    """Probabilities from the raw outputs of a least-squares head on one-hot targets.
+
+    Each row is clipped to [0, 1] and renormalised (uniform when all entries clip to 0).
+    """
+    p = np.clip(scores, 0.0, 1.0)
+    s = p.sum(axis=1, keepdims=True)
+    uniform = np.full_like(p, 1.0 / p.shape[1])
+    return np.where(s > 0, p / np.where(s > 0, s, 1.0), uniform)
+
+
+def _fit_head(
+    H: np.ndarray, targets: np.ndarray, config: RunConfig, *, role: str, seed: int
+) -> Any:
+    """Fit the head family of ``config`` for ``role`` in {weak, w2s, ceiling}; return a predictor.
+
+    The predictor maps a representation matrix to probabilities ``(n, C)`` (classification and
+    probability tasks) or predictions ``(n,)`` (regression).
+    """
+    beta = config.weak_ridge if role == "weak" else config.strong_ridge
+    task = config.task
+    if config.head == "ridge" or (task == "regression" and config.head == "least_squares"):
+        if config.head == "least_squares":
+            from w2sg.heads.convex import LeastSquaresHead
+
+            head: Any = LeastSquaresHead(radius=config.radius).fit(H, targets)
+        else:
+            from w2sg.heads.ridge import RidgeHead
+
+            head = RidgeHead(beta=beta).fit(H, targets)
+        if task == "regression":
+            return head.predict
+        return lambda X: _proba_from_scores(head.predict(X))
+    if config.head == "least_squares":
+        from w2sg.heads.convex import LeastSquaresHead
+
+        head = LeastSquaresHead(radius=config.radius).fit(H, targets)
+        return lambda X: _proba_from_scores(head.predict(X))
+    if config.head == "convex_kl" and role != "weak":
+        from w2sg.heads.convex import ConvexKLHead
+
+        head = ConvexKLHead().fit(H, targets[:, 1])
+        return head.predict_proba
+    from w2sg.heads.softmax import SoftmaxHead
+
+    # The weak model and the ceiling learn from ground truth by cross-entropy; only the w2s student
+    # uses the configured loss on the weak labels.
+    loss = config.loss if role == "w2s" else "xent"
+    soft = SoftmaxHead(
+        loss=loss,
+        l2=beta,
+        optimizer=config.optimizer,
+        epochs=config.epochs,
+        lr=config.lr,
+        batch_size=config.batch_size,
+        max_iter=config.max_iter,
+        seed=seed,
+    ).fit(H, targets)
+    return soft.predict_proba
+
+
+# --------------------------------------------------------------------------------------------
+# Result
+
+
+@dataclass
+class RunResult:
+    """Everything one run produced. ``to_dict()`` is the JSON printed by ``w2sg run --json``."""
+
+    config: RunConfig
+    splits: Splits
+    labels: Labels
+    predictions: dict[str, dict[str, np.ndarray]]
+    metrics: dict[str, Any]
+    theory: dict[str, Any] | None = None
+    bounds: dict[str, Any] | None = None
+    provenance: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def n(self) -> dict[str, int]:
+        return self.splits.sizes()
+
+    def to_dict(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"task": self.config.task, "n": self.n}
+        out.update(self.metrics)
+        out["theory"] = self.theory
+        out["bounds"] = self.bounds
+        out["notes"] = self.notes
+        out["config"] = self.config.to_dict()
+        out["provenance"] = self.provenance
+        return _jsonable(out)
+
+    def prediction_arrays(self) -> dict[str, np.ndarray]:
+        """Arrays of ``predictions.npz``: ``<model>_<split>_proba|pred``, ``<split>_labels|ids``."""
+        kind = "pred" if self.config.task == "regression" else "proba"
+        arrays: dict[str, np.ndarray] = {}
+        for model, by_split in self.predictions.items():
+            for split, arr in by_split.items():
+                arrays[f"{model}_{split}_{kind}"] = arr
+        for split, idx in self.splits.indices.items():
+            arrays[f"{split}_labels"] = self.labels.values[idx]
+            arrays[f"{split}_ids"] = self.splits.ids[idx].astype("U32")
+        return arrays
+
+    def save(self, out_dir: str | Path) -> Path:
+        """Write ``config.json``, ``metrics.json`` and ``predictions.npz`` atomically."""
+        out = Path(out_dir)
+        out.mkdir(parents=True, exist_ok=True)
+        record = self.to_dict()
+        config = {"config": record["config"], "provenance": record["provenance"]}
+        atomic_write_text(out / "config.json", json.dumps(config, indent=2))
+        atomic_write_text(out / "metrics.json", json.dumps(record, indent=2))
+        atomic_write_npz(out / "predictions.npz", self.prediction_arrays())
+        return out
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write a text file via a temporary file in the same folder and ``os.replace``."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
+    """Write an uncompressed ``.npz`` (no object arrays, no pickle) atomically."""
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            np.savez(fh, **arrays)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def _jsonable(obj: Any) -> Any:
+    if isinstance(obj, dict):
+        return {str(k): _jsonable(v) for k, v in obj.items()}
+    if isinstance(obj, list | tuple):
+        return [_jsonable(v) for v in obj]
+    if isinstance(obj, np.ndarray):
+        return _jsonable(obj.tolist())
+    if isinstance(obj, np.bool_):
+        return bool(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, float | np.floating):
+        f = float(obj)
+        return f if np.isfinite(f) else None
+    return obj
+
+
+def versions() -> dict[str, str]:
+    """Versions of Python and of the libraries that decide the numbers."""
+    import scipy
+    import torch
+
+    from w2sg import __version__
+
+    return {
+        "w2sg": __version__,
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "torch": torch.__version__,
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# Metrics of one run
+
+
+def _model_metrics(labels: Labels, idx: np.ndarray, out: np.ndarray, n_bins: int) -> dict:
+    y = labels.values[idx]
+    if labels.task == "regression":
+        return M.regression_metrics(y, out)
+    if labels.task == "probability":
+        return M.probability_metrics(y, out)
+    return M.classification_metrics(y, out, n_bins=n_bins)
+
+
+def _vs_weak(task: str, weak: np.ndarray, student: np.ndarray, eps: float) -> dict[str, float]:
+    """A student's metrics against the weak labels (its training targets), not the truth."""
+    if task == "regression":
+        return {"mse": M.mse(weak, student), "misfit": M.misfit_sq(weak, student)}
+    return {
+        "agreement": M.agreement(weak, student),
+        "cross_entropy": M.cross_entropy(weak, student, eps=eps),
+        "d_fwd": M.d_fwd(weak, student, eps=eps),
+        "d_rev": M.d_rev(weak, student, eps=eps),
+        "misfit": M.misfit_sq(weak, student),
+    }
+
+
+def _pgr_block(labels: Labels, idx: np.ndarray, preds: dict[str, np.ndarray], config: RunConfig):
+    """PGR on test from the headline metric, with its paired-bootstrap interval."""
+    y = labels.values[idx]
+    if labels.task == "classification":
+        metric, higher, name = M.accuracy, True, "accuracy"
+    elif labels.task == "regression":
+        metric, higher, name = M.mse, False, "mse"
+    else:
+
+        def metric(truth: np.ndarray, proba: np.ndarray) -> float:
+            return M.mean_kl(np.column_stack([1 - truth, truth]), proba, eps=config.eps)
+
+        higher, name = False, "kl"
+    res = M.pgr_bootstrap(
+        metric,
+        y,
+        preds["weak"],
+        preds["w2s"],
+        preds["ceiling"],
+        higher_is_better=higher,
+        n_boot=config.n_bootstrap,
+        seed=config.seed,
+    )
+    return {
+        "metric": name,
+        "value": res.value,
+        "ci_low": res.ci_low,
+        "ci_high": res.ci_high,
+        "reason": res.reason,
+    }
+
+
+# --------------------------------------------------------------------------------------------
+# The pipeline
+
+
+def _check_inputs(
+    weak_repr: np.ndarray | None,
+    strong_repr: np.ndarray,
+    labels: np.ndarray,
+    weak_predictions: np.ndarray | None,
+) -> None:
+    n = len(labels)
+    named = {"--strong": strong_repr, "--weak": weak_repr, "--weak-predictions": weak_predictions}
+    for name, arr in named.items():
+        if arr is None:
+            continue
+        if len(arr) != n:
+            raise W2SGError(
+                f"{name} has {len(arr)} rows but the labels have {n}; rows must be aligned"
+            )
+        if np.asarray(arr).dtype.kind == "f" and not np.isfinite(arr).all():
+            raise W2SGError(f"{name} contains NaN or inf values; remove or impute them")
+    for name, arr in (("--strong", strong_repr), ("--weak", weak_repr)):
+        if arr is not None and np.asarray(arr).ndim != 2:
+            raise W2SGError(f"{name} must be a 2-D array (rows × features), got shape {arr.shape}")
+    if weak_repr is None and weak_predictions is None:
+        raise W2SGError("give the weak model as a representation (--weak) or as predictions")
+
+
+def _check_split(labels: Labels, splits: Splits, config: RunConfig) -> None:
+    for name in ("weak_train", "w2s_train", "test"):
+        idx = splits[name]
+        if len(idx) < 2:
+            raise W2SGError(
+                f"split {name} has {len(idx)} examples; the heads need at least 2 — "
+                "give more rows or change --fractions"
+            )
+        if labels.task == "classification" and name != "test":
+            present = len(np.unique(labels.values[idx]))
+            if present < 2:
+                raise W2SGError(
+                    f"split {name} holds only one class ({len(idx)} examples); the head cannot "
+                    "learn from it — give more rows or change --fractions"
+                )
+    if config.head == "convex_kl" and labels.n_classes != 2:
+        raise W2SGError("--head convex_kl is binary; use --head softmax for more than 2 classes")
+
+
+def run_pipeline(
+    weak_repr: np.ndarray | None,
+    strong_repr: np.ndarray,
+    labels: np.ndarray,
+    config: RunConfig | None = None,
+    *,
+    weak_predictions: np.ndarray | None = None,
+    ids: np.ndarray | None = None,
+    provenance: dict[str, Any] | None = None,
+) -> RunResult:
+    """Train weak → weak labels on D̂ → w2s student, and the strong ceiling; score everything.
+
+    Args:
+        weak_repr: weak representation ``(n, d_w)`` of every row (``None`` with a labeller).
+        strong_repr: strong representation ``(n, d_s)``.
+        labels: ground truth per row (class labels, regression values or probabilities).
+        config: the run configuration (defaults to ``RunConfig()``).
+        weak_predictions: a *labeller*: the weak model's predictions for every row (``(n, C)``
+            probabilities, or ``(n,)`` regression values / positive-class probabilities). Only the
+            rows of w2s_train and test are used; no weak model is trained.
+        ids: content-hash ids per row (default: hashes of the representation rows and label).
+        provenance: extra provenance to record (input file hashes, model names, ...).
+    """
+    config = config or RunConfig()
+    config.validate()
+    labels = np.asarray(labels)
+    _check_inputs(weak_repr, strong_repr, labels, weak_predictions)
+    lab = prepare_labels(labels, config.task)
+    if ids is None:
+        parts = [a for a in (weak_repr, strong_repr) if a is not None]
+        ids = content_ids(*parts, lab.values)
+    stratify = lab.values if config.task == "classification" else None
+    splits = make_splits(ids, config.fractions, seed=config.seed, stratify=stratify)
+    _check_split(lab, splits, config)
+    notes: list[str] = []
+
+    strong = np.asarray(strong_repr, dtype=np.float64)
+    tr, hat, te = splits["weak_train"], splits["w2s_train"], splits["test"]
+    eval_splits = {name: splits[name] for name in ("w2s_train", "test", "val") if name in splits}
+
+    # 1-2. The weak model (trained on D̃ with truth) or the labeller's given predictions.
+    weak = None if weak_repr is None else np.asarray(weak_repr, dtype=np.float64)
+    weak_out: dict[str, np.ndarray] = {}
+    if weak_predictions is not None:
+        wp = _labeller_outputs(np.asarray(weak_predictions, dtype=float), lab)
+        weak_out = {name: wp[idx] for name, idx in eval_splits.items()}
+        notes.append("weak model given as predictions (a labeller); no weak model was trained")
+    else:
+        assert weak is not None
+        weak_fit = _fit_head(weak[tr], lab.targets(tr), config, role="weak", seed=config.seed)
+        weak_out = {name: weak_fit(weak[idx]) for name, idx in eval_splits.items()}
+        weak_out["weak_train"] = weak_fit(weak[tr])
+
+    # 3. Weak labels on D̂: soft (probabilities or values) and, for classification, hard.
+    weak_labels = weak_out["w2s_train"]
+    w2s_targets = weak_labels
+    if config.task != "regression" and config.head != "softmax" and config.loss == "hard":
+        w2s_targets = np.eye(weak_labels.shape[1])[weak_labels.argmax(axis=1)]
+
+    # 4-5. The w2s student on weak labels and the strong ceiling on the truth, same head.
+    w2s_fit = _fit_head(strong[hat], w2s_targets, config, role="w2s", seed=config.seed + 1)
+    ceil_fit = _fit_head(strong[hat], lab.targets(hat), config, role="ceiling", seed=config.seed + 2)
+    preds: dict[str, dict[str, np.ndarray]] = {
+        "weak": weak_out,
+        "w2s": {name: w2s_fit(strong[idx]) for name, idx in eval_splits.items()},
+        "ceiling": {name: ceil_fit(strong[idx]) for name, idx in eval_splits.items()},
+    }
+
+    # 6. Metrics.
+    metrics: dict[str, Any] = {}
+    for model in MODELS:
+        metrics[model] = _model_metrics(lab, te, preds[model]["test"], n_bins=15)
+    metrics["pgr"] = _pgr_block(lab, te, {m: preds[m]["test"] for m in MODELS}, config)
+    metrics["vs_weak"] = {
+        split: {
+            m: _vs_weak(config.task, preds["weak"][split], preds[m][split], config.eps)
+            for m in ("w2s", "ceiling")
+        }
+        for split in ("w2s_train", "test")
+    }
+    metrics["w2s_train"] = {
+        m: _model_metrics(lab, hat, preds[m]["w2s_train"], n_bins=15) for m in MODELS
+    }
+
+    theory = None
+    if config.theory and weak is not None:
+        from w2sg.theory.kernels import theory_block
+
+        theory = theory_block(
+            weak_train=weak[tr],
+            weak_hat=weak[hat],
+            strong_hat=strong[hat],
+            strong_test=strong[te],
+            y_train=lab.theory_targets(tr),
+            y_hat=lab.theory_targets(hat),
+            y_test=lab.theory_targets(te),
+            beta_weak=config.weak_ridge,
+            beta_strong=config.strong_ridge,
+            config=config.kernel,
+        )
+        if config.head != "ridge":
+            notes.append(
+                "the theory block describes ridge heads (β_w, β_s = --weak-ridge, --strong-ridge) "
+                "on the same representations and numeric targets, following [X]"
+            )
+    elif config.theory:
+        notes.append("no theory block: the weak model was given as predictions, not a representation")
+
+    bounds = None
+    if config.bounds and config.task != "regression":
+        from w2sg.theory.bounds import bounds_block
+
+        truth_hat = lab.targets(hat)
+        truth_test = lab.targets(te)
+        bounds = bounds_block(
+            task=config.task,
+            head=config.head,
+            loss=config.loss,
+            truth_hat=truth_hat,
+            truth_test=truth_test,
+            weak_hat=preds["weak"]["w2s_train"],
+            weak_test=preds["weak"]["test"],
+            w2s_hat=preds["w2s"]["w2s_train"],
+            w2s_test=preds["w2s"]["test"],
+            eps=config.eps,
+        )
+    elif config.bounds and config.head in ("ridge", "least_squares"):
+        from w2sg.theory.bounds import misfit_sq
+
+        bounds = {
+            "misfit_sq": {
+                split: misfit_sq(lab.values[idx], preds["weak"][split], preds["w2s"][split])
+                for split, idx in (("train", hat), ("test", te))
+            }
+        }
+
+    prov = {"versions": versions(), "config_hash": config.hash()}
+    prov.update(provenance or {})
+    return RunResult(
+        config=config,
+        splits=splits,
+        labels=lab,
+        predictions=preds,
+        metrics=metrics,
+        theory=theory,
+        bounds=bounds,
+        provenance=prov,
+        notes=notes,
+    )
+
+
+def _labeller_outputs(wp: np.ndarray, lab: Labels) -> np.ndarray:
+    """Bring a labeller's predictions into the pipeline's form (probabilities ``(n, C)``)."""
+    if lab.task == "regression":
+        if wp.ndim != 1:
+            raise W2SGError("--weak-predictions for regression must be one value per row")
+        return wp
+    if wp.ndim == 1:
+        if lab.n_classes != 2:
+            raise W2SGError(
+                f"--weak-predictions: one value per row fits binary tasks; this task has "
+                f"{lab.n_classes} classes, give an (n, {lab.n_classes}) probability array"
+            )
+        wp = np.column_stack([1.0 - wp, wp])
+    if wp.shape[1] != lab.n_classes:
+        raise W2SGError(
+            f"--weak-predictions has {wp.shape[1]} columns but the labels have "
+            f"{lab.n_classes} classes"
+        )
+    if wp.min() < 0 or not np.allclose(wp.sum(axis=1), 1.0, atol=1e-4):
+        raise W2SGError("--weak-predictions rows must be probabilities (non-negative, sum to 1)")
+    return wp
