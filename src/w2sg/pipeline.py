@@ -531,8 +531,8 @@ def run_pipeline(
 
         bounds = {
             "misfit_sq": {
-                split: misfit_sq(lab.values[idx], preds["weak"][split], preds["w2s"][split])
-                for split, idx in (("train", hat), ("test", te))
+                part: misfit_sq(lab.values[idx], preds["weak"][split], preds["w2s"][split])
+                for part, split, idx in (("train", "w2s_train", hat), ("test", "test", te))
             }
         }
 

@@ -221,8 +221,9 @@ def format_summary(record: dict[str, Any]) -> str:
             f"  predicted gap G {_fmt(t.get('predicted_gap'))}   measured PredGap "
             f"{_fmt(t.get('measured_gap'))}   Err(w2s)−Err(ceiling) "
             f"{_fmt(t.get('w2s_minus_ceiling'))}   cross term {_fmt(t.get('cross_term'))}",
-            f"  weak error on D̂ {_fmt(t.get('weak_error_hat'))} = inherited "
-            f"{_fmt(t.get('inherited_error'))} + corrected {_fmt(t.get('corrected_error'))}",
+            f"  weak error on D̂ ‖e‖²/n {_fmt(t.get('weak_error_hat'))}   inherited ‖S_s e‖²/n "
+            f"{_fmt(t.get('inherited_error'))}   corrected ‖(I−S_s)e‖²/n "
+            f"{_fmt(t.get('corrected_error'))}",
         ]
     b = record.get("bounds")
     if b and "generalization" in b:
@@ -285,7 +286,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from w2sg.experiments.demo import run_demo
 
     start = time.perf_counter()
-    result, title = run_demo(seed=args.seed)
+    result, title = run_demo(seed=args.seed, synthetic=args.synthetic)
     out = Path(args.out)
     result.save(out)
     record = result.to_dict()
@@ -315,5 +316,7 @@ def register(subparsers: Any) -> None:
     demo = subparsers.add_parser("demo", help="run the main job on the embedded defaults")
     demo.add_argument("--out", default="runs/demo", help="run folder (default runs/demo)")
     demo.add_argument("--seed", type=int, default=0)
+    demo.add_argument("--synthetic", action="store_true",
+                      help="run on the synthetic model of THEORY.md §4 instead of real data")
     demo.add_argument("--json", action="store_true", help="print one JSON object")
     demo.set_defaults(func=cmd_demo)

@@ -58,6 +58,9 @@ class Splits:
     def __getitem__(self, name: str) -> np.ndarray:
         return self.indices[name]
 
+    def __contains__(self, name: object) -> bool:
+        return name in self.indices
+
 
 def _allocate(count: int, fractions: np.ndarray) -> np.ndarray:
     """Largest-remainder allocation of ``count`` items to parts with the given fractions."""
@@ -78,8 +81,8 @@ def make_splits(
     """Split rows into weak_train, w2s_train, test (and val when four fractions are given).
 
     Distinct ids are sorted, then shuffled with ``numpy.random.default_rng(seed)``; with ``stratify``
-    (class labels) each class is allocated separately by largest remainder, so every split keeps the
-    class proportions up to rounding.
+    (class labels) every split keeps each class's share to within one example. Split sizes follow the
+    fractions by largest remainder over the distinct ids.
     """
     ids = np.asarray(ids).astype(str)
     frac = np.asarray(fractions, dtype=float)
@@ -93,11 +96,17 @@ def make_splits(
     else:
         strata = np.zeros(len(uniq), dtype=int)
         keys = np.array([0])
-    for key in keys:
-        members = np.flatnonzero(strata == key)
+    # Each group gets a key in [0, 1): its rank within its class (randomly permuted) over the class
+    # size, so that cutting the key order at the global fractions gives exact overall sizes and
+    # keeps every class's share in every split to within one example.
+    key = np.empty(len(uniq))
+    for k in keys:
+        members = np.flatnonzero(strata == k)
         members = members[rng.permutation(len(members))]
-        counts = _allocate(len(members), frac)
-        group_split[members] = np.repeat(np.arange(len(frac)), counts)
+        key[members] = (np.arange(len(members)) + 0.5) / len(members)
+    order = np.lexsort((rng.random(len(uniq)), key))
+    counts = _allocate(len(uniq), frac)
+    group_split[order] = np.repeat(np.arange(len(frac)), counts)
     row_split = group_split[inverse]
     indices = {name: np.flatnonzero(row_split == j) for j, name in enumerate(names)}
     seen: dict[str, str] = {}

@@ -27,6 +27,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import scipy.linalg
 from numpy.typing import ArrayLike, NDArray
 
 from w2sg.errors import W2SGError
@@ -113,26 +114,35 @@ def _centred_covariance(H: NDArray[np.floating[Any]], mean: FloatArray) -> Float
     return gram
 
 
+def _eigh_descending(gram: FloatArray) -> tuple[FloatArray, FloatArray]:
+    """Eigenvalues (descending) and eigenvectors of a symmetric PSD Gram matrix (overwritten)."""
+    evals, evecs = scipy.linalg.eigh(gram, driver="evd", overwrite_a=True, check_finite=False)
+    return evals[::-1], evecs[:, ::-1]
+
+
 class RidgeDecomposition:
     """Thin SVD H_c = U diag(s) Vᵀ of a (centred) training design matrix, for closed-form ridge.
 
     Parameters
     ----------
     H : (n, d) array
-        Training design matrix (float32 input is multiplied in float64 chunk by chunk, never copied).
+        Training design matrix (float32 input is multiplied in float64 chunk by chunk, never
+        copied).
     center : bool
         Subtract the column mean μ of ``H`` (the head then has an intercept).
     rcond : float or None
         Relative cut-off: singular values s_i ≤ rcond · s_1 count as zero (they define the
-        minimum-norm solution at β = 0). ``None`` means 10 · sqrt(max(n, d) · eps), the resolution of
-        the Gram eigendecomposition (see the module docstring).
+        minimum-norm solution at β = 0). ``None`` means 10 · sqrt(max(n, d) · eps), the
+        resolution of the Gram eigendecomposition (see the module docstring).
 
     Attributes
     ----------
     mean_ : (d,) column mean μ (zeros when ``center=False``).
-    s_ : (min(n, d),) all singular values of H_c, descending, ≥ 0 (those below the cut-off included).
+    s_ : (min(n, d),) all singular values of H_c, descending, ≥ 0 (including those below the
+        cut-off).
     rank_ : number of singular values above the cut-off.
-    V_ : (d, rank_) right singular vectors of the retained singular values.
+    V_ : (d, rank_) right singular vectors of the retained singular values (computed on first use
+        in the dual solver).
     solver_ : ``"primal"`` (eigh of the d × d Gram, d ≤ n) or ``"dual"`` (eigh of the n × n Gram).
     n_samples_, n_features_ : the shape of H.
 
@@ -148,30 +158,37 @@ class RidgeDecomposition:
         self.mean_: FloatArray = (
             np.mean(Harr, axis=0, dtype=np.float64) if center else np.zeros(d, dtype=np.float64)
         )
-        self.rcond = float(rcond) if rcond is not None else 10.0 * np.sqrt(max(n, d) * np.finfo(float).eps)
+        self.rcond = (
+            float(rcond) if rcond is not None else 10.0 * np.sqrt(max(n, d) * np.finfo(float).eps)
+        )
         self._U: FloatArray | None = None
         if d <= n:
             self.solver_ = "primal"
             self._H = Harr
-            evals, evecs = np.linalg.eigh(_centred_covariance(Harr, self.mean_))
-            evals, evecs = evals[::-1], evecs[:, ::-1]
+            evals, evecs = _eigh_descending(_centred_covariance(Harr, self.mean_))
             self.s_: FloatArray = np.sqrt(np.clip(evals, 0.0, None))
             self.rank_ = int(np.sum(self.s_ > self.rcond * self.s_[0])) if self.s_[0] > 0 else 0
-            self.V_: FloatArray = np.ascontiguousarray(evecs[:, : self.rank_])
+            self._V: FloatArray | None = np.ascontiguousarray(evecs[:, : self.rank_])
         else:
             self.solver_ = "dual"
             Hc = np.asarray(Harr, dtype=np.float64) - self.mean_
             self._H = Hc
-            evals, evecs = np.linalg.eigh(Hc @ Hc.T)
-            evals, evecs = evals[::-1], evecs[:, ::-1]
+            evals, evecs = _eigh_descending(Hc @ Hc.T)
             self.s_ = np.sqrt(np.clip(evals, 0.0, None))
             self.rank_ = int(np.sum(self.s_ > self.rcond * self.s_[0])) if self.s_[0] > 0 else 0
-            U = np.ascontiguousarray(evecs[:, : self.rank_])
-            self._U = U
-            self.V_ = (Hc.T @ U) / self.s_[: self.rank_]
+            self._U = np.ascontiguousarray(evecs[:, : self.rank_])
+            self._V = None
+
+    @property
+    def V_(self) -> FloatArray:
+        """Right singular vectors V = H_cᵀ U / s of the retained components, (d, rank_)."""
+        if self._V is None:
+            assert self._U is not None
+            self._V = _rmatmul(self._H, self._U) / self.s_[: self.rank_]
+        return self._V
 
     def left_vectors(self, k: int | None = None) -> FloatArray:
-        """The top-``k`` left singular vectors U_k = H_c V_k / s_k, (n, k); all retained if ``None``.
+        """Top-``k`` left singular vectors U_k = H_c V_k / s_k, (n, k); all retained if ``None``.
 
         In the primal solver they are computed from H in O(n d k) (and cached when ``k`` is None).
         """
@@ -215,7 +232,13 @@ class RidgeDecomposition:
         """
         beta = _check_beta(beta)
         R, ybar, vector = self._centre_labels(Y)
-        theta = self.V_ @ (self._shrink(beta)[:, None] * self._project(R))
+        if self.solver_ == "dual":
+            # θ = H_cᵀ U diag(1/(s²+nβ)) Uᵀ R: no need for V (d × n) in the dual form.
+            assert self._U is not None
+            alpha = self._U @ (self._shrink(beta)[:, None] * (self._U.T @ R))
+            theta = _rmatmul(self._H, alpha)
+        else:
+            theta = self.V_ @ (self._shrink(beta)[:, None] * self._project(R))
         intercept = ybar - self.mean_ @ theta
         if vector:
             return theta[:, 0], float(intercept[0])

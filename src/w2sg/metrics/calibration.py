@@ -1,4 +1,4 @@
-"""Calibration metrics: binned top-label ECE and the exact smooth calibration error (THEORY §5.2)."""
+"""Calibration metrics: binned top-label ECE and the exact smooth calibration error (§5.2)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,8 @@ def ece(y: ArrayLike, proba: ArrayLike, n_bins: int = 15) -> float:
     With confidence c_i = max_k p_ik, predicted class ŷ_i = argmax_k p_ik and correctness
     a_i = t_{i,ŷ_i} (the one-hot label, or a soft target's probability of the predicted class),
 
-        ECE = Σ_b (|B_b| / n) · |mean_{i∈B_b} a_i − mean_{i∈B_b} c_i| = (1/n) Σ_b |Σ_{i∈B_b} (a_i − c_i)|.
+        ECE = Σ_b (|B_b| / n) · |mean_{i∈B_b} a_i − mean_{i∈B_b} c_i|
+            = (1/n) Σ_b |Σ_{i∈B_b} (a_i − c_i)|.
 
     The bins follow torchmetrics' ``multiclass_calibration_error(..., norm="l1")``: edges
     e_k = k / n_bins, bin b = [e_b, e_{b+1}) closed on the left, and a confidence of exactly 1
@@ -76,7 +77,10 @@ def smooth_calibration_error(y: ArrayLike, p: ArrayLike) -> float:
     gaps = np.diff(values)
     rows = np.arange(m - 1)
     diff = sp.csr_matrix(
-        (np.concatenate([-np.ones(m - 1), np.ones(m - 1)]), (np.tile(rows, 2), np.r_[rows, rows + 1])),
+        (
+            np.concatenate([-np.ones(m - 1), np.ones(m - 1)]),
+            (np.tile(rows, 2), np.r_[rows, rows + 1]),
+        ),
         shape=(m - 1, m),
     )
     result = linprog(
@@ -87,7 +91,9 @@ def smooth_calibration_error(y: ArrayLike, p: ArrayLike) -> float:
         method="highs",
     )
     if result.status != 0:
-        raise W2SGError(f"the smooth calibration LP failed ({result.message}); report this as a bug")
+        raise W2SGError(
+            f"the smooth calibration LP failed ({result.message}); report this as a bug"
+        )
     return float(-result.fun / n)
 
 

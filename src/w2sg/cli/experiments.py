@@ -1,0 +1,148 @@
+"""``w2sg sweep``, ``w2sg export``, ``w2sg study`` and ``w2sg report``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import sys
+from typing import Any
+
+from w2sg.errors import W2SGError
+
+
+def _json_safe(value: Any) -> Any:
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: _json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_safe(v) for v in value]
+    return value
+
+
+def cmd_sweep(args: argparse.Namespace) -> int:
+    from w2sg.experiments.executors import run_sweep
+    from w2sg.experiments.sweep import load_sweep
+
+    sweep = load_sweep(args.config)
+    if args.dry_run:
+        specs = sweep.expand()
+        if args.json:
+            print(json.dumps({"total": len(specs), "runs": [s.to_dict() for s in specs]}))
+        else:
+            for s in specs:
+                print(f"{s.config_hash[:12]}  {s.task_name}  {s.weak.label} → {s.strong.label}  "
+                      f"{s.head_label}  seed {s.config.seed}")  # fmt: skip
+            print(f"{len(specs)} runs")
+        return 0
+    summary = run_sweep(
+        sweep,
+        args.store,
+        executor=args.executor,
+        workers=args.workers,
+        ray_address=args.ray_address,
+        retry_failed=args.retry_failed,
+        progress=not args.no_progress,
+    )
+    if args.json:
+        print(json.dumps(summary.to_dict()))
+    else:
+        print(
+            f"{summary.total} runs: {summary.executed} executed ({summary.failed} failed), "
+            f"{summary.skipped} already in {args.store}; {summary.seconds:.1f} s"
+        )
+    return 0
+
+
+def cmd_export(args: argparse.Namespace) -> int:
+    from w2sg.experiments.store import export_runs
+
+    status = None if args.status == "all" else args.status
+    n = export_runs(args.store, args.out, status=status)
+    print(f"wrote {n} runs to {args.out}", file=sys.stderr)
+    return 0
+
+
+def cmd_study(args: argparse.Namespace) -> int:
+    from w2sg.experiments.studies import format_table, run_study
+
+    _check(args.bootstrap >= 1, f"--bootstrap must be >= 1, got {args.bootstrap}")
+    _check(0 < args.confidence < 1, f"--confidence must be in (0, 1), got {args.confidence}")
+    table = run_study(
+        args.store, error=args.error, n_boot=args.bootstrap, confidence=args.confidence,
+        seed=args.seed,
+    )  # fmt: skip
+    if args.json:
+        print(json.dumps(_json_safe(table), allow_nan=False))
+    else:
+        print(format_table(table))
+    return 0
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from w2sg.report import build_report
+
+    _check(args.bootstrap >= 1, f"--bootstrap must be >= 1, got {args.bootstrap}")
+    index = build_report(args.source, args.out, n_boot=args.bootstrap)
+    print(index)
+    return 0
+
+
+def register(subparsers: Any) -> None:
+    p = subparsers.add_parser(
+        "sweep",
+        help="run every combination of a sweep config once, recording results in a store",
+        description="Run tasks × weak models × strong models × heads × seeds from a YAML config. "
+        "Runs already in the store are skipped, so a killed sweep resumes where it stopped.",
+    )
+    p.add_argument("config", help="sweep YAML (see docs/sweeps.md and examples/)")
+    p.add_argument("--store", required=True, help="SQLite results store (created if missing)")
+    p.add_argument("--executor", choices=("local", "ray"), default="local",
+                   help="local: a process pool; ray: Ray tasks (default: local)")  # fmt: skip
+    p.add_argument("--ray-address", help="join a running Ray cluster ('auto' to find it); "
+                   "default: start a local one")  # fmt: skip
+    p.add_argument("--workers", type=int, help="parallel workers (default: the number of cores)")
+    p.add_argument("--retry-failed", action="store_true", help="re-run runs recorded as failed")
+    p.add_argument("--dry-run", action="store_true", help="list the runs, run nothing")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p.add_argument("--json", action="store_true",
+                   help="print {total, executed, skipped, failed, seconds}")  # fmt: skip
+    p.set_defaults(func=cmd_sweep)
+
+    p = subparsers.add_parser("export", help="export a results store to Parquet or CSV")
+    p.add_argument("store", help="SQLite results store of `w2sg sweep`")
+    p.add_argument("--out", required=True, help="runs.parquet or runs.csv (flattened columns)")
+    p.add_argument("--status", choices=("all", "done", "failed"), default="all")
+    p.set_defaults(func=cmd_export)
+
+    p = subparsers.add_parser(
+        "study",
+        help="correlations between representation metrics and weak-to-strong error",
+        description="Per task and strong model: Spearman, Kendall and Pearson correlations "
+        "(bootstrap CIs over weak models) between op_norm, fro_sq_over_n, predicted_gap and the "
+        "weak-to-strong test error.",
+    )
+    p.add_argument("store", help="SQLite results store of `w2sg sweep`")
+    p.add_argument("--error", choices=("metrics", "theory"), default="metrics",
+                   help="metrics: the trained head's test error (1 − accuracy, MSE or KL); "
+                   "theory: the ridge head's test MSE from the theory block")  # fmt: skip
+    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (1000)")
+    p.add_argument("--confidence", type=float, default=0.95, help="interval level (0.95)")
+    p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    p.add_argument("--json", action="store_true", help="print the table as JSON")
+    p.set_defaults(func=cmd_study)
+
+    p = subparsers.add_parser(
+        "report",
+        help="HTML report with figures for a run folder or a results store",
+    )
+    p.add_argument("source", help="a run folder (w2sg run --out) or a sweep's .db")
+    p.add_argument("--out", required=True, help="output folder for index.html and its PNGs")
+    p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (1000)")
+    p.set_defaults(func=cmd_report)
+
+
+def _check(condition: bool, message: str) -> None:
+    if not condition:
+        raise W2SGError(message)

@@ -1,0 +1,449 @@
+"""Executors: run the pending configurations of a sweep and record each result in the store.
+
+Two executors share one plan. First every :class:`~w2sg.experiments.runner.DataUnit` (a synthetic
+draw, a dataset's labels, one representation of a dataset) is prepared exactly once; each run starts
+as soon as the units it needs are ready.
+
+- ``local``: a :class:`concurrent.futures.ProcessPoolExecutor` (forkserver where available, else
+  spawn) with one worker per core by default. Units are written as ``.npy`` files (no pickle) to a
+  temporary folder and memory-mapped by the runs.
+- ``ray``: real Ray tasks. ``ray.init()`` starts a local cluster unless an address is given
+  (``auto`` joins a running one). Units live in Ray's object store and are passed to the runs by
+  reference.
+
+Workers return plain JSON-able records; the parent process is the only writer of the SQLite store
+and commits each record in its own transaction as soon as it arrives.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import multiprocessing as mp
+import os
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from w2sg.errors import W2SGError
+from w2sg.experiments.runner import (
+    ROLES,
+    DataUnit,
+    PrepareFn,
+    RunFn,
+    describe_error,
+    execute,
+    failed_record,
+    inputs_of,
+    pipeline_run,
+    plan_units,
+    prepare,
+)
+from w2sg.experiments.store import ResultStore
+from w2sg.experiments.sweep import RunSpec, SweepConfig
+
+EXECUTORS: tuple[str, ...] = ("local", "ray")
+
+OnResult = Callable[[dict[str, Any]], None]
+OnUnit = Callable[[], None]
+
+# BLAS / OpenMP pools sized to one thread per worker, so that N workers use N cores, not N².
+_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+
+
+@dataclass
+class SweepSummary:
+    """What one ``w2sg sweep`` call did. ``executed`` counts the runs it ran (done or failed)."""
+
+    total: int
+    executed: int
+    skipped: int
+    failed: int
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def run_sweep(
+    sweep: SweepConfig | list[RunSpec],
+    store: str | Path,
+    *,
+    executor: str = "local",
+    workers: int | None = None,
+    ray_address: str | None = None,
+    retry_failed: bool = False,
+    progress: bool = True,
+    run_fn: RunFn = pipeline_run,
+    prepare_fn: PrepareFn = prepare,
+) -> SweepSummary:
+    """Run every configuration of ``sweep`` that the store does not hold yet.
+
+    Args:
+        sweep: a parsed sweep (or its expanded runs).
+        store: the SQLite results store (created if missing).
+        executor: ``local`` (process pool) or ``ray``.
+        workers: parallel workers (default: the number of cores; with Ray joining a cluster, the
+            cluster decides).
+        ray_address: with ``ray``, the address of a running cluster (``auto`` to find it).
+        retry_failed: also re-run configurations recorded as ``failed``.
+        progress: show a progress bar with counts and ETA on stderr.
+        run_fn: what a worker calls for one run (default: the w2sg pipeline); a module-level
+            function, so that workers can import it.
+        prepare_fn: what a worker calls to compute the arrays of a data unit (default:
+            :func:`~w2sg.experiments.runner.prepare`); module-level as well.
+    """
+    t0 = time.perf_counter()
+    if executor not in EXECUTORS:
+        raise W2SGError(f"unknown executor {executor!r}; use one of {', '.join(EXECUTORS)}")
+    if workers is not None and workers < 1:
+        raise W2SGError(f"--workers must be >= 1, got {workers}")
+    specs = sweep.expand() if isinstance(sweep, SweepConfig) else list(sweep)
+    with ResultStore(store) as db:
+        statuses = db.statuses()
+        pending = [
+            s
+            for s in specs
+            if statuses.get(s.config_hash) is None
+            or (retry_failed and statuses[s.config_hash] == "failed")
+        ]
+        counts = {"executed": 0, "failed": 0}
+        units_total = len(plan_units(pending))
+        units_done = [0]
+        bar = _progress_bar(len(pending), progress)
+
+        def on_unit() -> None:
+            units_done[0] += 1
+            bar.set_postfix(inputs=f"{units_done[0]}/{units_total}", failed=counts["failed"])
+
+        def on_result(record: dict[str, Any]) -> None:
+            db.record(record)
+            counts["executed"] += 1
+            counts["failed"] += record["status"] == "failed"
+            bar.set_postfix(inputs=f"{units_done[0]}/{units_total}", failed=counts["failed"])
+            bar.update(1)
+
+        try:
+            if pending and executor == "local":
+                run_local(
+                    pending,
+                    on_result,
+                    on_unit,
+                    workers=workers,
+                    run_fn=run_fn,
+                    prepare_fn=prepare_fn,
+                )
+            elif pending:
+                run_ray(
+                    pending,
+                    on_result,
+                    on_unit,
+                    workers=workers,
+                    address=ray_address,
+                    run_fn=run_fn,
+                    prepare_fn=prepare_fn,
+                )
+        finally:
+            bar.close()
+    return SweepSummary(
+        total=len(specs),
+        executed=counts["executed"],
+        skipped=len(specs) - len(pending),
+        failed=counts["failed"],
+        seconds=time.perf_counter() - t0,
+    )
+
+
+def _progress_bar(total: int, enabled: bool) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(
+        total=total,
+        desc="sweep",
+        unit="run",
+        file=sys.stderr,
+        disable=not enabled,
+        dynamic_ncols=True,
+        smoothing=0.05,
+    )
+
+
+# -- local process pool --------------------------------------------------------------------
+
+
+def _mp_context() -> Any:
+    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+    ctx = mp.get_context(method)
+    if method == "forkserver":
+        # Imported once in the fork server, so every worker starts with them loaded.
+        ctx.set_forkserver_preload(
+            ["numpy", "scipy", "torch", "w2sg.experiments.runner", "w2sg.pipeline"]
+        )
+    return ctx
+
+
+@contextlib.contextmanager
+def _one_thread_per_worker() -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in _THREAD_VARS}
+    for k in _THREAD_VARS:
+        os.environ.setdefault(k, "1")
+    try:
+        yield
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _init_worker(sweep_pid: int) -> None:
+    torch = sys.modules.get("torch")
+    if torch is not None:
+        torch.set_num_threads(1)
+    # A sweep killed with SIGKILL cannot stop its pool; idle workers would wait forever on the
+    # task queue. Each worker leaves once the sweep process is gone.
+    threading.Thread(target=_exit_with, args=(sweep_pid,), daemon=True).start()
+
+
+def _exit_with(pid: int) -> None:
+    while True:
+        time.sleep(1.0)
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            os._exit(1)
+        except PermissionError:  # the pid was reused by another user's process
+            os._exit(1)
+
+
+def _array_path(folder: str, unit_key: str, name: str) -> str:
+    digest = hashlib.sha256(name.encode()).hexdigest()[:16]
+    return os.path.join(folder, f"{unit_key}-{digest}.npy")
+
+
+def _savable(arr: np.ndarray) -> np.ndarray:
+    return arr.astype(str) if arr.dtype == object else arr
+
+
+def _prepare_to_disk(unit: DataUnit, names: list[str], folder: str, prepare_fn: PrepareFn) -> None:
+    for name, arr in zip(names, prepare_fn(unit, names), strict=True):
+        path = _array_path(folder, unit.key, name)
+        tmp = f"{path}.{os.getpid()}.tmp"
+        with open(tmp, "wb") as fh:
+            np.save(fh, _savable(arr), allow_pickle=False)
+        os.replace(tmp, path)
+
+
+def _run_from_disk(spec_dict: dict[str, Any], paths: dict[str, str], run_fn: RunFn) -> dict:
+    inputs = {role: np.load(p, mmap_mode="r", allow_pickle=False) for role, p in paths.items()}
+    return execute(spec_dict, inputs, run_fn)
+
+
+def run_local(
+    specs: list[RunSpec],
+    on_result: OnResult,
+    on_unit: OnUnit | None = None,
+    *,
+    workers: int | None = None,
+    run_fn: RunFn = pipeline_run,
+    prepare_fn: PrepareFn = prepare,
+) -> None:
+    """Run ``specs`` on a local process pool; call ``on_result`` with each record as it arrives."""
+    plan = plan_units(specs)
+    workers = workers or os.cpu_count() or 1
+    needs = {s.config_hash: {u.key for u, _ in inputs_of(s).values()} for s in specs}
+    by_unit: dict[str, list[RunSpec]] = {key: [] for key in plan}
+    for spec in specs:
+        for key in needs[spec.config_hash]:
+            by_unit[key].append(spec)
+    unit_errors: dict[str, str] = {}
+
+    with (
+        tempfile.TemporaryDirectory(prefix="w2sg-sweep-") as folder,
+        _one_thread_per_worker(),
+        ProcessPoolExecutor(
+            max_workers=workers,
+            mp_context=_mp_context(),
+            initializer=_init_worker,
+            initargs=(os.getpid(),),
+        ) as pool,
+    ):
+        unit_futures: dict[Future[None], str] = {
+            pool.submit(_prepare_to_disk, unit, names, folder, prepare_fn): key
+            for key, (unit, names) in plan.items()
+        }
+        run_futures: dict[Future[dict], RunSpec] = {}
+        try:
+            while unit_futures or run_futures:
+                waiting_on: list[Future[Any]] = [*unit_futures, *run_futures]
+                done, _ = wait(waiting_on, return_when=FIRST_COMPLETED)
+                for fut in done:
+                    if fut in unit_futures:
+                        key = unit_futures.pop(fut)
+                        try:
+                            fut.result()
+                        except BrokenProcessPool:
+                            raise
+                        except Exception as exc:
+                            unit, _ = plan[key]
+                            unit_errors[key] = f"preparing {unit.label} failed: " + describe_error(
+                                exc
+                            )
+                        if on_unit is not None:
+                            on_unit()
+                        for spec in by_unit[key]:
+                            waiting = needs[spec.config_hash]
+                            waiting.discard(key)
+                            if waiting:
+                                continue
+                            errors = [
+                                unit_errors[u.key]
+                                for u, _ in inputs_of(spec).values()
+                                if u.key in unit_errors
+                            ]
+                            if errors:
+                                on_result(failed_record(spec, errors[0]))
+                                continue
+                            paths = {
+                                role: _array_path(folder, unit.key, name)
+                                for role, (unit, name) in inputs_of(spec).items()
+                            }
+                            run_futures[
+                                pool.submit(_run_from_disk, spec.to_dict(), paths, run_fn)
+                            ] = spec
+                    else:
+                        spec = run_futures.pop(fut)
+                        try:
+                            record = fut.result()
+                        except BrokenProcessPool:
+                            raise
+                        except Exception as exc:  # e.g. run_fn could not be sent to the worker
+                            record = failed_record(spec, describe_error(exc))
+                        on_result(record)
+        except BrokenProcessPool as exc:
+            raise W2SGError(
+                "a sweep worker process died (out of memory?); finished runs are stored — "
+                "re-run the same command to complete the rest, with fewer --workers"
+            ) from exc
+        except BaseException:
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
+
+
+# -- Ray ------------------------------------------------------------------------------------
+
+
+def _prepare_for_ray(unit: DataUnit, names: list[str], prepare_fn: PrepareFn) -> Any:
+    arrays = [_savable(a) for a in prepare_fn(unit, names)]
+    return arrays[0] if len(arrays) == 1 else tuple(arrays)
+
+
+def _execute_for_ray(
+    spec_dict: dict[str, Any],
+    weak: np.ndarray,
+    strong: np.ndarray,
+    labels: np.ndarray,
+    ids: np.ndarray,
+    run_fn: RunFn,
+) -> dict:
+    inputs = dict(zip(ROLES, (weak, strong, labels, ids), strict=True))
+    return execute(spec_dict, inputs, run_fn)
+
+
+def run_ray(
+    specs: list[RunSpec],
+    on_result: OnResult,
+    on_unit: OnUnit | None = None,
+    *,
+    workers: int | None = None,
+    address: str | None = None,
+    run_fn: RunFn = pipeline_run,
+    prepare_fn: PrepareFn = prepare,
+) -> None:
+    """Run ``specs`` as Ray tasks; call ``on_result`` with each record as it arrives.
+
+    Starts a local Ray cluster with ``workers`` CPUs (default: all cores) unless Ray is already
+    initialised or ``address`` names a running cluster. A cluster that this call started is shut
+    down when it returns.
+    """
+    try:
+        import ray
+    except ImportError as exc:
+        raise W2SGError(
+            "--executor ray needs Ray: pip install 'ray>=2.9' (or 'w2sg[distributed]'), "
+            "or use --executor local"
+        ) from exc
+    started_here = not ray.is_initialized()
+    if started_here:
+        kwargs: dict[str, Any] = {
+            "include_dashboard": False,
+            "logging_level": "ERROR",
+            "configure_logging": True,
+        }
+        if address:
+            kwargs["address"] = address
+        else:
+            kwargs["num_cpus"] = workers or os.cpu_count() or 1
+        try:
+            ray.init(**kwargs)
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise W2SGError(
+                f"cannot start or join a Ray cluster ({str(exc).splitlines()[0]}); check "
+                "--ray-address (use 'auto' for a cluster started with `ray start --head`)"
+            ) from exc
+    try:
+        plan = plan_units(specs)
+        prep: Any = ray.remote(_prepare_for_ray)
+        run: Any = ray.remote(_execute_for_ray)
+        unit_refs: dict[str, dict[str, Any]] = {}
+        prep_refs: list[Any] = []
+        for key, (unit, names) in plan.items():
+            refs = prep.options(num_returns=len(names), max_retries=0).remote(
+                unit, names, prepare_fn
+            )
+            refs = [refs] if len(names) == 1 else list(refs)
+            unit_refs[key] = dict(zip(names, refs, strict=True))
+            prep_refs.append(refs[0])
+        run_refs: dict[Any, RunSpec] = {}
+        for spec in specs:
+            args = {
+                role: unit_refs[unit.key][name] for role, (unit, name) in inputs_of(spec).items()
+            }
+            ref = run.options(max_retries=0).remote(
+                spec.to_dict(), *(args[r] for r in ROLES), run_fn
+            )
+            run_refs[ref] = spec
+        while run_refs or prep_refs:
+            ready, _ = ray.wait([*prep_refs, *run_refs], num_returns=1)
+            for ref in ready:
+                if ref in run_refs:
+                    spec = run_refs.pop(ref)
+                    try:
+                        record = ray.get(ref)
+                    except ray.exceptions.RayTaskError as exc:  # a unit of this run failed
+                        cause = exc.cause if isinstance(exc.cause, BaseException) else exc
+                        record = failed_record(spec, "preparing inputs failed: " + _short(cause))
+                    on_result(record)
+                else:
+                    prep_refs.remove(ref)
+                    if on_unit is not None:
+                        on_unit()
+    finally:
+        if started_here:
+            ray.shutdown()
+
+
+def _short(exc: BaseException) -> str:
+    if isinstance(exc, W2SGError):
+        return str(exc)
+    return describe_error(exc)

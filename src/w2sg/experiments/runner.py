@@ -1,0 +1,416 @@
+"""What a sweep worker does: prepare shared inputs once, run one configuration, return JSON.
+
+This module is the one place where the experiments layer meets the rest of the library: the
+synthetic generator and the dataset / representation registries (to prepare inputs) and
+:func:`w2sg.pipeline.run_pipeline` (to run). Executors only move :class:`DataUnit` arrays and run
+records around.
+
+Inputs are prepared per :class:`DataUnit`: one synthetic draw per (generator parameters, seed),
+one representation per (dataset, limit, model, layer, pooling), one label vector per (dataset,
+limit). Many runs share a unit; each unit is prepared once per sweep and handed to the runs that
+need it.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from w2sg.errors import W2SGError
+from w2sg.experiments.sweep import SYNTHETIC, ModelRef, RunSpec, TaskSpec, canonical_json
+
+#: ``run_fn(spec, weak, strong, labels, ids) -> {"metrics": ..., "theory": ..., "bounds": ...}``
+RunFn = Callable[[RunSpec, np.ndarray, np.ndarray, np.ndarray, np.ndarray], dict[str, Any]]
+
+#: ``prepare_fn(unit, names) -> arrays``: compute the named arrays of a :class:`DataUnit`.
+PrepareFn = Callable[["DataUnit", list[str]], list[np.ndarray]]
+
+#: The inputs of one run, by role.
+ROLES: tuple[str, ...] = ("weak", "strong", "labels", "ids")
+
+
+@dataclass(frozen=True)
+class DataUnit:
+    """A set of arrays prepared once and shared by every run that needs them.
+
+    ``kind`` is ``synthetic`` (one generator draw: labels, ids and every representation),
+    ``labels`` (a dataset's labels and ids) or ``repr`` (one representation of a dataset).
+    """
+
+    kind: str
+    dataset: str
+    params: dict[str, Any] = field(default_factory=dict)
+    limit: int | None = None
+    seed: int = 0
+    model: ModelRef | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "kind": self.kind,
+            "dataset": self.dataset,
+            "params": self.params,
+            "limit": self.limit,
+            "seed": self.seed,
+            "model": None if self.model is None else self.model.to_dict(),
+        }
+
+    @property
+    def key(self) -> str:
+        return hashlib.sha256(canonical_json(self.to_dict()).encode()).hexdigest()[:24]
+
+    @property
+    def label(self) -> str:
+        what = self.dataset if self.model is None else f"{self.model.label} on {self.dataset}"
+        return f"{self.kind} {what}"
+
+
+def inputs_of(spec: RunSpec) -> dict[str, tuple[DataUnit, str]]:
+    """The unit and array name that hold each input (``weak``, ``strong``, ``labels``, ``ids``)."""
+    if spec.dataset == SYNTHETIC:
+        unit = DataUnit(SYNTHETIC, SYNTHETIC, spec.params, None, spec.data_seed)
+        return {
+            "weak": (unit, f"repr:{spec.weak.label}"),
+            "strong": (unit, f"repr:{spec.strong.label}"),
+            "labels": (unit, "labels"),
+            "ids": (unit, "ids"),
+        }
+    labels = DataUnit("labels", spec.dataset, limit=spec.limit, seed=spec.data_seed)
+
+    def rep(model: ModelRef) -> DataUnit:
+        return DataUnit("repr", spec.dataset, limit=spec.limit, seed=spec.data_seed, model=model)
+
+    return {
+        "weak": (rep(spec.weak), "X"),
+        "strong": (rep(spec.strong), "X"),
+        "labels": (labels, "labels"),
+        "ids": (labels, "ids"),
+    }
+
+
+def plan_units(specs: list[RunSpec]) -> dict[str, tuple[DataUnit, list[str]]]:
+    """Every unit the runs need, with the array names needed from it (sorted), by unit key."""
+    plan: dict[str, tuple[DataUnit, set[str]]] = {}
+    for spec in specs:
+        for unit, name in inputs_of(spec).values():
+            plan.setdefault(unit.key, (unit, set()))[1].add(name)
+    return {key: (unit, sorted(names)) for key, (unit, names) in plan.items()}
+
+
+# -- preparing inputs -----------------------------------------------------------------------
+
+
+def prepare(unit: DataUnit, names: list[str]) -> list[np.ndarray]:
+    """Compute the arrays ``names`` of ``unit`` (in that order)."""
+    arrays = _prepare_synthetic(unit) if unit.kind == SYNTHETIC else _prepare_dataset(unit)
+    missing = [n for n in names if n not in arrays]
+    if missing:
+        raise W2SGError(f"{unit.label} has no {', '.join(missing)}; check the sweep's model names")
+    return [np.asarray(arrays[n]) for n in names]
+
+
+_PRESET_KEYS = (
+    "n",
+    "task",
+    "n_classes",
+    "latent_dim",
+    "n_weak",
+    "noise_dim",
+    "noise_energy",
+    "label_noise",
+)
+
+
+def synthetic_draw(params: dict[str, Any], seed: int) -> Any:
+    """Draw the synthetic data of a sweep task (a :class:`~w2sg.data.synthetic.SyntheticData`).
+
+    ``params`` is either the preset of :func:`~w2sg.data.synthetic.default_synthetic` (keys ``n``,
+    ``task``, ``n_classes``, ``latent_dim``, ``n_weak``, ``noise_dim``, ``noise_energy``,
+    ``label_noise``; representations ``strong``, ``weak_1`` … ``weak_{n_weak}``) or a custom model:
+    ``n``, ``latent`` (fields of :class:`~w2sg.data.synthetic.SyntheticTask`) and
+    ``representations`` (name → fields of :class:`~w2sg.data.synthetic.RepresentationSpec`).
+    """
+    from w2sg.data import synthetic as syn
+
+    if "representations" in params or "latent" in params:
+        n, latent, specs = _custom_synthetic(params)
+        return syn.make_synthetic(n, latent, specs, seed=seed)
+    unknown = sorted(set(params) - set(_PRESET_KEYS))
+    if unknown:
+        raise W2SGError(
+            f"unknown synthetic parameter {unknown[0]!r}; use {', '.join(_PRESET_KEYS)} "
+            "or n, latent and representations"
+        )
+    return syn.default_synthetic(**params, seed=seed)
+
+
+def _custom_synthetic(params: dict[str, Any]) -> tuple[int, Any, dict[str, Any]]:
+    from w2sg.data import synthetic as syn
+
+    unknown = sorted(set(params) - {"n", "latent", "representations"})
+    if unknown:
+        raise W2SGError(
+            f"unknown synthetic parameter {unknown[0]!r}; a custom model takes n, latent and "
+            "representations"
+        )
+    reps = params.get("representations")
+    if not isinstance(reps, dict) or not reps:
+        raise W2SGError("representations must map names to {coords: [...], noise_dim: ...}")
+    latent = dict(params.get("latent") or {})
+    for key in ("energies", "weights"):
+        if latent.get(key) is not None:
+            latent[key] = tuple(latent[key])
+    try:
+        task = syn.SyntheticTask(**latent)
+        specs = {}
+        for name, fields in reps.items():
+            fields = dict(fields or {})
+            fields["coords"] = tuple(fields.get("coords", ()))
+            if isinstance(fields.get("scales"), list):
+                fields["scales"] = tuple(fields["scales"])
+            specs[str(name)] = syn.RepresentationSpec(**fields)
+    except TypeError as exc:
+        raise W2SGError(f"invalid synthetic model ({exc}); check the field names") from exc
+    return int(params.get("n", 3000)), task, specs
+
+
+def synthetic_info(params: dict[str, Any]) -> tuple[list[str], str]:
+    """The representation names and the task type of a synthetic task, without drawing data."""
+    from w2sg.data import synthetic as syn
+
+    if "representations" in params or "latent" in params:
+        _, task, specs = _custom_synthetic(params)
+        task.validate()
+        for name, spec in specs.items():
+            spec.validate(name, task.latent_dim)
+        return list(specs), task.task
+    unknown = sorted(set(params) - set(_PRESET_KEYS))
+    if unknown:
+        raise W2SGError(
+            f"unknown synthetic parameter {unknown[0]!r}; use {', '.join(_PRESET_KEYS)} "
+            "or n, latent and representations"
+        )
+    n_weak = int(params.get("n_weak", 5))
+    syn.default_specs(int(params.get("latent_dim", 8)), n_weak)  # validates n_weak
+    task_type = str(params.get("task", "regression"))
+    syn.SyntheticTask(task=task_type, n_classes=int(params.get("n_classes", 2))).validate()
+    return ["strong", *(f"weak_{i}" for i in range(1, n_weak + 1))], task_type
+
+
+def _prepare_synthetic(unit: DataUnit) -> dict[str, np.ndarray]:
+    from w2sg.data.splits import content_ids
+
+    data = synthetic_draw(unit.params, unit.seed)
+    arrays: dict[str, np.ndarray] = {"labels": np.asarray(data.labels)}
+    reps = {name: np.asarray(x, dtype=np.float64) for name, x in data.representations.items()}
+    for name, x in reps.items():
+        arrays[f"repr:{name}"] = x
+    # Ids depend on the draw only, so every weak model of a task sees the same splits.
+    arrays["ids"] = content_ids(data.latent, arrays["labels"])
+    return arrays
+
+
+def _prepare_dataset(unit: DataUnit) -> dict[str, np.ndarray]:
+    from w2sg.data.datasets import load_dataset
+
+    if unit.kind == "labels":
+        ds = load_dataset(unit.dataset, limit=unit.limit, seed=unit.seed)
+        return {"labels": np.asarray(ds.labels), "ids": np.asarray(ds.ids).astype(str)}
+    from w2sg.represent import representations_for
+
+    assert unit.model is not None
+    layer = -1 if unit.model.layer is None else unit.model.layer
+    ids, X = representations_for(
+        unit.dataset,
+        unit.model.model,
+        layer,
+        unit.model.pooling,
+        unit.limit,
+        seed=unit.seed,
+        progress=False,
+    )
+    return {"X": np.asarray(X), "ids": np.asarray(ids).astype(str)}
+
+
+def describe_task(task: TaskSpec) -> tuple[tuple[str, str] | None, str | None]:
+    """Check a task entry: ``(problem, task_type)``.
+
+    ``problem`` is ``(key, message)`` when the entry cannot run, else ``None``. ``task_type`` is the
+    task (classification, regression, probability) the data defines, or ``None`` when the data does
+    not fix it.
+    """
+    if task.dataset == SYNTHETIC:
+        try:
+            names, task_type = synthetic_info(task.params)
+        except W2SGError as exc:
+            return ("params", str(exc)), None
+        for role, refs in (("weak", task.weak), ("strong", task.strong)):
+            for i, ref in enumerate(refs):
+                if ref.label not in names:
+                    message = (
+                        f"the synthetic generator has no representation {ref.label!r}; "
+                        f"use one of {', '.join(names)}"
+                    )
+                    return (f"{role}[{i}]", message), task_type
+        return None, task_type
+    problem = _check_models(task)
+    if problem is not None:
+        return problem, None
+    return _describe_dataset(task)
+
+
+def _check_models(task: TaskSpec) -> tuple[str, str] | None:
+    from w2sg.represent.models import get_spec
+
+    for role, refs in (("weak", task.weak), ("strong", task.strong)):
+        for i, ref in enumerate(refs):
+            try:
+                spec = get_spec(ref.model)
+            except W2SGError as exc:
+                return f"{role}[{i}]", str(exc)
+            if ref.layer is not None and isinstance(ref.layer, int) and spec.layers is not None:
+                if not -spec.layers - 1 <= ref.layer <= spec.layers:
+                    return (
+                        f"{role}[{i}]",
+                        f"{ref.model} has layers 0..{spec.layers} (0 = embeddings); "
+                        f"got layer {ref.layer}",
+                    )
+            elif ref.layer is not None and spec.layers is None:
+                return f"{role}[{i}]", f"{ref.model} has no layers to pick; drop @{ref.layer}"
+    return None
+
+
+def _describe_dataset(task: TaskSpec) -> tuple[tuple[str, str] | None, str | None]:
+    from w2sg.data.datasets import REGISTRY as DATASETS
+    from w2sg.represent.models import get_spec
+
+    base, _, variant = task.dataset.partition(":")
+    spec = DATASETS.get(base)
+    if spec is None:
+        known = ", ".join(["synthetic", *DATASETS])
+        return ("dataset", f"unknown dataset {base!r}; use one of {known}"), None
+    for role, refs in (("weak", task.weak), ("strong", task.strong)):
+        for i, ref in enumerate(refs):
+            kind = get_spec(ref.model).kind
+            if kind != spec.kind:
+                return (
+                    f"{role}[{i}]",
+                    f"{ref.model} reads {kind} but {base} holds {spec.kind}; "
+                    f"pick a {spec.kind} model (w2sg models)",
+                ), None
+    chosen = variant or spec.default_variant
+    task_type = spec.task_for_variant(chosen) if spec.task_for_variant else spec.task
+    return None, task_type
+
+
+# -- running --------------------------------------------------------------------------------
+
+
+def pipeline_run(
+    spec: RunSpec, weak: np.ndarray, strong: np.ndarray, labels: np.ndarray, ids: np.ndarray
+) -> dict[str, Any]:
+    """Run :func:`w2sg.pipeline.run_pipeline` and split its record into the store's columns."""
+    from w2sg.pipeline import run_pipeline
+
+    result = run_pipeline(
+        weak,
+        strong,
+        labels,
+        spec.config,
+        ids=ids,
+        provenance={"weak": spec.weak.label, "strong": spec.strong.label, "task": spec.task_name},
+    )
+    record = result.to_dict()
+    theory = record.pop("theory", None)
+    bounds = record.pop("bounds", None)
+    for key in ("config", "provenance"):
+        record.pop(key, None)
+    metrics = record.pop("metrics", None) or record
+    return {"metrics": metrics, "theory": theory, "bounds": bounds}
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.UTC).isoformat(timespec="milliseconds")
+
+
+def _versions() -> dict[str, str]:
+    from w2sg.pipeline import versions
+
+    return versions()
+
+
+def base_record(spec: RunSpec) -> dict[str, Any]:
+    """The store columns that every record of ``spec`` has, done or failed."""
+    return {
+        "config_hash": spec.config_hash,
+        "task": spec.task_name,
+        "weak": spec.weak.label,
+        "strong": spec.strong.label,
+        "head": spec.head_label,
+        "seed": spec.config.seed,
+        "config": spec.to_dict(),
+    }
+
+
+def failed_record(spec: RunSpec, error: str, started: str | None = None) -> dict[str, Any]:
+    now = _now()
+    return {
+        **base_record(spec),
+        "status": "failed",
+        "started": started or now,
+        "finished": now,
+        "seconds": 0.0,
+        "error": error,
+    }
+
+
+def describe_error(exc: BaseException) -> str:
+    """One line for a user error; the exception and the last frames for anything else."""
+    if isinstance(exc, W2SGError):
+        return str(exc)
+    tail = "".join(traceback.format_exception(exc)[-6:])
+    return f"{type(exc).__name__}: {exc}\n{tail}"
+
+
+def execute(spec_dict: dict[str, Any], inputs: dict[str, np.ndarray], run_fn: RunFn) -> dict:
+    """Run one configuration on its inputs and return its store record (never raises)."""
+    spec = RunSpec.from_dict(spec_dict)
+    started = _now()
+    t0 = time.perf_counter()
+    try:
+        check_aligned(inputs, spec)
+        out = run_fn(spec, *(inputs[role] for role in ROLES))
+        versions = _versions()
+    except Exception as exc:  # a failed run is recorded, the sweep goes on
+        rec = failed_record(spec, describe_error(exc), started)
+        rec["seconds"] = time.perf_counter() - t0
+        return rec
+    return {
+        **base_record(spec),
+        "status": "done",
+        "started": started,
+        "finished": _now(),
+        "seconds": time.perf_counter() - t0,
+        "versions": versions,
+        "metrics": out.get("metrics"),
+        "theory": out.get("theory"),
+        "bounds": out.get("bounds"),
+        "error": None,
+    }
+
+
+def check_aligned(inputs: dict[str, np.ndarray], spec: RunSpec) -> None:
+    """Rows of the weak and strong representations and the labels must be the same examples."""
+    n = len(inputs["labels"])
+    for role in ("weak", "strong", "ids"):
+        if len(inputs[role]) != n:
+            raise W2SGError(
+                f"{spec.task_name}: {role} has {len(inputs[role])} rows but the labels have {n}; "
+                "clear the representation cache for this dataset and re-run"
+            )

@@ -1,0 +1,301 @@
+"""Prediction studies (following [X], THEORY.md section 4, X3): do label-free representation metrics
+rank weak models by their weak-to-strong error?
+
+For each task, strong model and run configuration (everything but the seed), every weak model is
+one point: the mean over seeds of a representation metric (``op_norm`` = ‖P_s(I − P_w)‖_op,
+``fro_sq_over_n`` = ‖P_s(I − P_w)‖_F²/n̂, ``predicted_gap`` = G) and of the weak-to-strong test
+error.
+Across the weak models we report the Spearman, Kendall and Pearson correlations (point estimates
+from :mod:`scipy.stats`) with percentile bootstrap confidence intervals that resample weak models.
+A positive correlation means the metric predicts the error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import warnings
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from w2sg.errors import W2SGError
+
+METRICS: tuple[str, ...] = ("op_norm", "fro_sq_over_n", "predicted_gap")
+CORRELATIONS: tuple[str, ...] = ("spearman", "kendall", "pearson")
+ERROR_SOURCES: tuple[str, ...] = ("metrics", "theory")
+
+# The headline error of each task type, the same the pipeline uses for PGR.
+_ERROR_OF_TASK = {
+    "classification": ("accuracy", True),
+    "regression": ("mse", False),
+    "probability": ("kl", False),
+}
+# Keys of the theory block that hold the measured weak-to-strong test error of the ridge heads.
+_THEORY_ERROR_KEYS = ("w2s_error",)
+
+
+def w2s_error(row: dict[str, Any], source: str = "metrics") -> float:
+    """The weak-to-strong test error of one stored run (NaN when the run does not have it).
+
+    ``metrics``: the trained head's error: 1 − accuracy (classification), MSE (regression), mean KL
+    from the truth (probability). ``theory``: the ridge head's error measured in the theory block.
+    """
+    if source == "theory":
+        theory = row.get("theory") or {}
+        for key in _THEORY_ERROR_KEYS:
+            value = theory.get(key)
+            if isinstance(value, int | float):
+                return float(value)
+        return math.nan
+    task = ((row.get("config") or {}).get("run") or {}).get("task", "classification")
+    key, is_score = _ERROR_OF_TASK.get(task, ("accuracy", True))
+    value = ((row.get("metrics") or {}).get("w2s") or {}).get(key)
+    if not isinstance(value, int | float):
+        return math.nan
+    return 1.0 - float(value) if is_score else float(value)
+
+
+def _group_key(row: dict[str, Any]) -> tuple[str, str, str]:
+    config = row.get("config") or {}
+    run = dict(config.get("run") or {})
+    run.pop("seed", None)
+    dataset = dict(config.get("dataset") or {})
+    dataset.pop("seed", None)
+    text = json.dumps({"run": run, "dataset": dataset}, sort_keys=True)
+    return (
+        str(row.get("task")),
+        str(row.get("strong")),
+        hashlib.sha256(text.encode()).hexdigest()[:12],
+    )
+
+
+@dataclass
+class StudyGroup:
+    """The weak models of one task × strong model × configuration, averaged over seeds."""
+
+    task: str
+    strong: str
+    head: str
+    config_id: str
+    weak: list[str]
+    n_runs: int
+    metrics: dict[str, np.ndarray]
+    error: np.ndarray
+
+
+def study_groups(rows: Iterable[dict[str, Any]], error: str = "metrics") -> list[StudyGroup]:
+    """Group ``done`` runs by (task, strong model, configuration); average seeds per weak model."""
+    if error not in ERROR_SOURCES:
+        raise W2SGError(f"unknown error source {error!r}; use one of {', '.join(ERROR_SOURCES)}")
+    buckets: dict[tuple[str, str, str], dict[str, list[dict[str, Any]]]] = {}
+    heads: dict[tuple[str, str, str], str] = {}
+    for row in rows:
+        if row.get("status") != "done":
+            continue
+        key = _group_key(row)
+        buckets.setdefault(key, {}).setdefault(str(row.get("weak")), []).append(row)
+        heads[key] = str(row.get("head"))
+    groups = []
+    for key in sorted(buckets):
+        by_weak = buckets[key]
+        weak = sorted(by_weak)
+        values = {
+            m: np.array([_mean([_theory_value(r, m) for r in by_weak[w]]) for w in weak])
+            for m in METRICS
+        }
+        err = np.array([_mean([w2s_error(r, error) for r in by_weak[w]]) for w in weak])
+        groups.append(
+            StudyGroup(
+                task=key[0],
+                strong=key[1],
+                head=heads[key],
+                config_id=key[2],
+                weak=weak,
+                n_runs=sum(len(v) for v in by_weak.values()),
+                metrics=values,
+                error=err,
+            )
+        )
+    return groups
+
+
+def _theory_value(row: dict[str, Any], metric: str) -> float:
+    value = (row.get("theory") or {}).get(metric)
+    return float(value) if isinstance(value, int | float) else math.nan
+
+
+def _mean(values: list[float]) -> float:
+    finite = [v for v in values if math.isfinite(v)]
+    return float(np.mean(finite)) if finite else math.nan
+
+
+# -- correlations ---------------------------------------------------------------------------
+
+
+def _pearson_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Pearson r of each row pair of ``x`` and ``y`` (shape ``(B, n)``); NaN for constant rows."""
+    xc = x - x.mean(axis=1, keepdims=True)
+    yc = y - y.mean(axis=1, keepdims=True)
+    den = np.sqrt((xc**2).sum(axis=1) * (yc**2).sum(axis=1))
+    num = (xc * yc).sum(axis=1)
+    tiny = den <= 1e-12 * np.maximum(np.abs(num), 1e-300)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        r = np.where(tiny | (den == 0), np.nan, num / np.where(den == 0, 1.0, den))
+    return np.clip(r, -1.0, 1.0)
+
+
+def _spearman_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    """Spearman ρ of each row pair: Pearson r of the average ranks."""
+    return _pearson_rows(stats.rankdata(x, axis=1), stats.rankdata(y, axis=1))
+
+
+def _kendall_rows(x: np.ndarray, y: np.ndarray) -> np.ndarray:
+    out = np.empty(len(x))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for b in range(len(x)):
+            out[b] = stats.kendalltau(x[b], y[b]).statistic
+    return out
+
+
+def _point(name: str, x: np.ndarray, y: np.ndarray) -> float:
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        if name == "spearman":
+            return float(stats.spearmanr(x, y).statistic)
+        if name == "kendall":
+            return float(stats.kendalltau(x, y).statistic)
+        return float(stats.pearsonr(x, y).statistic)
+
+
+def correlate(
+    x: np.ndarray,
+    y: np.ndarray,
+    *,
+    n_boot: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> dict[str, dict[str, float | None]]:
+    """Spearman, Kendall and Pearson correlation of ``x`` and ``y`` with bootstrap intervals.
+
+    Point estimates are :func:`scipy.stats.spearmanr`, :func:`~scipy.stats.kendalltau` and
+    :func:`~scipy.stats.pearsonr`. The interval is the percentile interval of the statistic over
+    ``n_boot`` resamples of the pairs (x_i, y_i) with replacement; resamples where the statistic is
+    undefined (a constant resample) are dropped. Fewer than 3 pairs give NaN throughout.
+
+    Returns ``{name: {"value", "ci_low", "ci_high"}}``.
+    """
+    x = np.asarray(x, dtype=float)
+    y = np.asarray(y, dtype=float)
+    keep = np.isfinite(x) & np.isfinite(y)
+    x, y = x[keep], y[keep]
+    nan = {"value": math.nan, "ci_low": math.nan, "ci_high": math.nan}
+    if len(x) < 3:
+        return {name: dict(nan) for name in CORRELATIONS}
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(x), size=(n_boot, len(x)))
+    xb, yb = x[idx], y[idx]
+    boot = {
+        "spearman": _spearman_rows(xb, yb),
+        "kendall": _kendall_rows(xb, yb),
+        "pearson": _pearson_rows(xb, yb),
+    }
+    alpha = (1.0 - confidence) / 2.0
+    out: dict[str, dict[str, float | None]] = {}
+    for name in CORRELATIONS:
+        b = boot[name][np.isfinite(boot[name])]
+        lo, hi = np.quantile(b, [alpha, 1.0 - alpha]) if len(b) else (math.nan, math.nan)
+        out[name] = {"value": _point(name, x, y), "ci_low": float(lo), "ci_high": float(hi)}
+    return out
+
+
+def correlation_table(
+    rows: Iterable[dict[str, Any]],
+    *,
+    error: str = "metrics",
+    n_boot: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> list[dict[str, Any]]:
+    """One row per (task, strong model, configuration, metric): the three correlations with CIs.
+
+    Each row: ``task``, ``strong``, ``head``, ``config_id``, ``metric``, ``n_weak``, ``n_runs``,
+    ``spearman``/``kendall``/``pearson`` (each ``{value, ci_low, ci_high}``) and ``reason`` (why the
+    correlations are NaN, else ``None``).
+    """
+    table = []
+    for group in study_groups(rows, error):
+        for metric in METRICS:
+            x = group.metrics[metric]
+            ok = np.isfinite(x) & np.isfinite(group.error)
+            corr = correlate(x, group.error, n_boot=n_boot, confidence=confidence, seed=seed)
+            reason = None
+            if ok.sum() < 3:
+                reason = f"{int(ok.sum())} weak models with {metric} and an error; need >= 3"
+            table.append(
+                {
+                    "task": group.task,
+                    "strong": group.strong,
+                    "head": group.head,
+                    "config_id": group.config_id,
+                    "metric": metric,
+                    "n_weak": int(ok.sum()),
+                    "n_runs": group.n_runs,
+                    **corr,
+                    "reason": reason,
+                }
+            )
+    return table
+
+
+def run_study(
+    store: str | Path,
+    *,
+    error: str = "metrics",
+    n_boot: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> list[dict[str, Any]]:
+    """:func:`correlation_table` of the ``done`` runs of a results store."""
+    from w2sg.experiments.store import ResultStore
+
+    with ResultStore(store, create=False) as db:
+        rows = db.rows("done")
+    if not rows:
+        raise W2SGError(f"{store} holds no finished runs; run `w2sg sweep` first")
+    return correlation_table(rows, error=error, n_boot=n_boot, confidence=confidence, seed=seed)
+
+
+def _fmt(c: dict[str, Any]) -> str:
+    v, lo, hi = c["value"], c["ci_low"], c["ci_high"]
+    if v is None or not math.isfinite(v):
+        return "n/a"
+    if lo is None or hi is None or not (math.isfinite(lo) and math.isfinite(hi)):
+        return f"{v:+.2f}"
+    return f"{v:+.2f} [{lo:+.2f}, {hi:+.2f}]"
+
+
+def format_table(table: list[dict[str, Any]]) -> str:
+    """The correlation table as aligned text, one line per row."""
+    header = ("task", "strong", "head", "metric", "n_weak", *CORRELATIONS)
+    lines = [
+        (
+            r["task"],
+            r["strong"],
+            r["head"],
+            r["metric"],
+            str(r["n_weak"]),
+            *(_fmt(r[c]) for c in CORRELATIONS),
+        )
+        for r in table
+    ]
+    widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
+    out = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
+    out += ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) for line in lines]
+    return "\n".join(s.rstrip() for s in out)

@@ -1,0 +1,434 @@
+"""Sweep configurations: a YAML file naming tasks × weak models × strong models × heads × seeds.
+
+A sweep expands into :class:`RunSpec` objects, one per unique run. Each has a stable
+``config_hash``: the SHA-256 of the canonical JSON of its full description (dataset and its
+parameters, the weak and strong representations, and ``RunConfig.to_dict()``), so the same run
+always has the same hash and the results store can tell what is already done.
+
+Example (``examples/sweep-synthetic.yaml`` is a complete one)::
+
+    name: my-sweep
+    tasks:
+      - name: synth
+        dataset: synthetic
+        params: {n: 800}
+      - dataset: rotten_tomatoes
+        limit: 4000
+    weak: [static-64, minilm-l6@3, {model: mpnet-base, layer: 6, pooling: mean}]
+    strong: [mpnet-base]
+    heads: [ridge, softmax/xent, {head: softmax, loss: logconf}]
+    seeds: [0, 1]
+    run: {weak_ridge: 0.01, strong_ridge: 0.0, kernel: {rule: variance, variance: 0.9}}
+
+A model is ``name``, ``name@layer`` or a mapping ``{model, layer, pooling}``. A head is a head name,
+``head/loss``, or a mapping of :class:`~w2sg.config.RunConfig` fields. ``run`` holds the RunConfig
+fields shared by every run; a task may set ``task`` (classification, regression, probability) and
+its own ``weak``/``strong`` lists. The synthetic generator's data seed is the run's seed unless the
+task sets ``seed``; a registered dataset is subsampled with ``seed`` (default 0) so that every run
+of a sweep sees the same examples and shares cached representations.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from w2sg.config import RunConfig
+from w2sg.errors import W2SGError
+
+SYNTHETIC = "synthetic"
+
+_TOP_KEYS = ("name", "tasks", "weak", "strong", "heads", "seeds", "run")
+_TASK_KEYS = ("name", "dataset", "params", "limit", "seed", "task", "weak", "strong")
+_MODEL_KEYS = ("model", "layer", "pooling")
+_RUN_KEYS = tuple(f.name for f in dataclasses.fields(RunConfig))
+
+
+def canonical_json(value: Any) -> str:
+    """The canonical JSON text hashed into ``config_hash`` (sorted keys, no spaces)."""
+    return json.dumps(value, sort_keys=True, separators=(",", ":"), allow_nan=False)
+
+
+@dataclass(frozen=True)
+class ModelRef:
+    """A representation: a model, optionally one of its layers and a pooling rule."""
+
+    model: str
+    layer: int | str | None = None
+    pooling: str | None = None
+
+    @property
+    def label(self) -> str:
+        """``model``, ``model@layer``, with ``:pooling`` appended when a pooling rule is set."""
+        text = self.model if self.layer is None else f"{self.model}@{self.layer}"
+        return text if self.pooling is None else f"{text}:{self.pooling}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "layer": self.layer, "pooling": self.pooling}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> ModelRef:
+        return cls(data["model"], data.get("layer"), data.get("pooling"))
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One run of a sweep: a dataset (or synthetic task), a weak and a strong representation, a
+    :class:`RunConfig`. ``task_name`` is the display name used to group results."""
+
+    task_name: str
+    dataset: str
+    params: dict[str, Any]
+    limit: int | None
+    data_seed: int
+    weak: ModelRef
+    strong: ModelRef
+    config: RunConfig
+    head_label: str
+
+    def description(self) -> dict[str, Any]:
+        """The full description of the run whose canonical JSON is hashed."""
+        return {
+            "dataset": {
+                "name": self.dataset,
+                "params": self.params,
+                "limit": self.limit,
+                "seed": self.data_seed,
+            },
+            "weak": self.weak.to_dict(),
+            "strong": self.strong.to_dict(),
+            "run": self.config.to_dict(),
+        }
+
+    @property
+    def config_hash(self) -> str:
+        return hashlib.sha256(canonical_json(self.description()).encode()).hexdigest()
+
+    def to_dict(self) -> dict[str, Any]:
+        """What the results store keeps in its ``config`` column."""
+        out = self.description()
+        out["task"] = self.task_name
+        out["head"] = self.head_label
+        out["config_hash"] = self.config_hash
+        return out
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> RunSpec:
+        ds = data["dataset"]
+        return cls(
+            task_name=data["task"],
+            dataset=ds["name"],
+            params=dict(ds.get("params") or {}),
+            limit=ds.get("limit"),
+            data_seed=int(ds["seed"]),
+            weak=ModelRef.from_dict(data["weak"]),
+            strong=ModelRef.from_dict(data["strong"]),
+            config=RunConfig.from_dict(data["run"]),
+            head_label=data["head"],
+        )
+
+
+@dataclass(frozen=True)
+class TaskSpec:
+    """One entry of ``tasks``: a dataset (or the synthetic generator) and its models."""
+
+    name: str
+    dataset: str
+    params: dict[str, Any]
+    limit: int | None
+    seed: int | None
+    task: str | None
+    weak: tuple[ModelRef, ...]
+    strong: tuple[ModelRef, ...]
+
+
+@dataclass
+class SweepConfig:
+    """A parsed, validated sweep. :meth:`expand` gives the unique runs."""
+
+    name: str
+    tasks: list[TaskSpec]
+    heads: list[dict[str, Any]]
+    seeds: list[int]
+    run: dict[str, Any] = field(default_factory=dict)
+    source: str = "<sweep>"
+
+    def expand(self) -> list[RunSpec]:
+        """Every combination task × strong × weak × head × seed, once, in a stable order."""
+        specs: dict[str, RunSpec] = {}
+        for t_i, task in enumerate(self.tasks):
+            for h_i, head in enumerate(self.heads):
+                for seed in self.seeds:
+                    config = _run_config(self, task, head, seed, f"tasks[{t_i}] × heads[{h_i}]")
+                    data_seed = _data_seed(task, seed)
+                    for strong in task.strong:
+                        for weak in task.weak:
+                            spec = RunSpec(
+                                task_name=task.name,
+                                dataset=task.dataset,
+                                params=task.params,
+                                limit=task.limit,
+                                data_seed=data_seed,
+                                weak=weak,
+                                strong=strong,
+                                config=config,
+                                head_label=_head_label(head),
+                            )
+                            specs.setdefault(spec.config_hash, spec)
+        return list(specs.values())
+
+
+def _data_seed(task: TaskSpec, run_seed: int) -> int:
+    if task.seed is not None:
+        return task.seed
+    return run_seed if task.dataset == SYNTHETIC else 0
+
+
+def _head_label(head: dict[str, Any]) -> str:
+    name = str(head.get("head", RunConfig.head))
+    if name == "softmax" or "loss" in head:
+        return f"{name}/{head.get('loss', RunConfig.loss)}"
+    return name
+
+
+def _run_config(
+    sweep: SweepConfig, task: TaskSpec, head: dict[str, Any], seed: int, where: str
+) -> RunConfig:
+    merged: dict[str, Any] = {k: v for k, v in sweep.run.items() if k != "kernel"}
+    if task.task is not None:
+        merged["task"] = task.task
+    merged.update({k: v for k, v in head.items() if k != "kernel"})
+    kernel = {**(sweep.run.get("kernel") or {}), **(head.get("kernel") or {})}
+    merged["kernel"] = kernel
+    merged["seed"] = seed
+    try:
+        config = RunConfig.from_dict(merged)
+        config.validate()
+    except TypeError as exc:
+        raise W2SGError(f"{sweep.source}: {where}: invalid run settings ({exc})") from exc
+    except W2SGError as exc:
+        raise W2SGError(f"{sweep.source}: {where}: {exc}") from exc
+    return config
+
+
+# -- parsing ----------------------------------------------------------------------------------
+
+
+def load_sweep(path: str | Path) -> SweepConfig:
+    """Read and validate a sweep YAML file."""
+    import yaml
+
+    p = Path(path)
+    if not p.is_file():
+        raise W2SGError(f"sweep config {p} not found; pass the path of a .yaml file")
+    try:
+        data = yaml.safe_load(p.read_text())
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        at = f" at line {mark.line + 1}" if mark is not None else ""
+        raise W2SGError(f"sweep config {p}: invalid YAML{at}; fix the syntax") from exc
+    return parse_sweep(data, source=str(p))
+
+
+def parse_sweep(data: Any, source: str = "<sweep>") -> SweepConfig:
+    """Validate a sweep given as a mapping (the parsed YAML). Errors name the key and the fix."""
+
+    def fail(where: str, problem: str) -> W2SGError:
+        return W2SGError(f"{source}: {where}: {problem}")
+
+    if not isinstance(data, dict):
+        raise fail("top level", "must be a mapping with keys tasks, weak, strong, heads, seeds")
+    _check_keys(data, _TOP_KEYS, "top level", fail)
+    name = data.get("name", Path(source).stem)
+    if not isinstance(name, str) or not name:
+        raise fail("name", "must be a non-empty string")
+
+    run = data.get("run") or {}
+    if not isinstance(run, dict):
+        raise fail("run", "must be a mapping of run settings, e.g. {strong_ridge: 0.0}")
+    _check_keys(run, tuple(k for k in _RUN_KEYS if k != "seed"), "run", fail, hint_seed=True)
+    if "kernel" in run and not isinstance(run["kernel"], dict):
+        raise fail("run.kernel", "must be a mapping, e.g. {rule: variance, variance: 0.9}")
+
+    seeds = data.get("seeds", [0])
+    if isinstance(seeds, int) and not isinstance(seeds, bool):
+        seeds = [seeds]
+    if (
+        not isinstance(seeds, list)
+        or not seeds
+        or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in seeds)
+    ):
+        raise fail("seeds", "must be a non-empty list of non-negative integers, e.g. [0, 1, 2]")
+    if len(set(seeds)) != len(seeds):
+        raise fail("seeds", f"lists a seed twice ({seeds}); list each seed once")
+
+    heads_raw = data.get("heads", [{}])
+    if not isinstance(heads_raw, list) or not heads_raw:
+        raise fail("heads", "must be a non-empty list, e.g. [ridge, softmax/xent]")
+    heads = [_parse_head(h, f"heads[{i}]", fail) for i, h in enumerate(heads_raw)]
+
+    tasks_raw = data.get("tasks")
+    if not isinstance(tasks_raw, list) or not tasks_raw:
+        raise fail("tasks", "must be a non-empty list of datasets, e.g. [{dataset: synthetic}]")
+    default_weak = (
+        _parse_models(data["weak"], "weak", fail) if data.get("weak") is not None else None
+    )
+    default_strong = (
+        _parse_models(data["strong"], "strong", fail) if data.get("strong") is not None else None
+    )
+    tasks = [
+        _parse_task(t, f"tasks[{i}]", default_weak, default_strong, fail)
+        for i, t in enumerate(tasks_raw)
+    ]
+    names = [t.name for t in tasks]
+    for i, n in enumerate(names):
+        if names.index(n) != i:
+            raise fail(f"tasks[{i}].name", f"{n!r} is used twice; give each task its own name")
+
+    sweep = SweepConfig(name=name, tasks=tasks, heads=heads, seeds=list(seeds), run=dict(run))
+    sweep.source = source
+    sweep.expand()  # validates every RunConfig combination
+    return sweep
+
+
+def _check_keys(
+    data: dict[str, Any],
+    known: tuple[str, ...],
+    where: str,
+    fail: Any,
+    hint_seed: bool = False,
+) -> None:
+    for key in data:
+        if key not in known:
+            if hint_seed and key == "seed":
+                raise fail(f"{where}.seed", "seeds are listed at the top level: seeds: [0, 1]")
+            import difflib
+
+            close = difflib.get_close_matches(str(key), known, n=1)
+            hint = f"did you mean {close[0]!r}?" if close else f"known keys: {', '.join(known)}"
+            raise fail(where, f"unknown key {key!r}; {hint}")
+
+
+def _parse_head(value: Any, where: str, fail: Any) -> dict[str, Any]:
+    if isinstance(value, str):
+        head, _, loss = value.partition("/")
+        return {"head": head, "loss": loss} if loss else {"head": head}
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise fail(where, "must be a head name, 'head/loss' or a mapping like {head: softmax}")
+    allowed = tuple(k for k in _RUN_KEYS if k not in ("seed", "task"))
+    _check_keys(value, allowed, where, fail, hint_seed=True)
+    return dict(value)
+
+
+def _parse_model(value: Any, where: str, fail: Any) -> ModelRef:
+    if isinstance(value, str):
+        model, at, layer_text = value.partition("@")
+        if not model or (at and not layer_text):
+            raise fail(where, f"{value!r} is not 'model' or 'model@layer'")
+        layer: int | str | None = None
+        if at:
+            layer = int(layer_text) if layer_text.lstrip("-").isdigit() else layer_text
+        return ModelRef(model, layer)
+    if isinstance(value, dict):
+        _check_keys(value, _MODEL_KEYS, where, fail)
+        name = value.get("model")
+        if not isinstance(name, str) or not name:
+            raise fail(f"{where}.model", "is required: the name of a registered model")
+        layer = value.get("layer")
+        if layer is not None and not isinstance(layer, int | str):
+            raise fail(f"{where}.layer", "must be an integer layer index or a layer name")
+        pooling = value.get("pooling")
+        if pooling is not None and not isinstance(pooling, str):
+            raise fail(f"{where}.pooling", "must be a pooling name such as mean or cls")
+        return ModelRef(name, layer, pooling)
+    raise fail(where, "must be 'model', 'model@layer' or {model: ..., layer: ..., pooling: ...}")
+
+
+def _parse_models(value: Any, where: str, fail: Any) -> tuple[ModelRef, ...]:
+    if isinstance(value, str | dict):
+        value = [value]
+    if not isinstance(value, list) or not value:
+        raise fail(where, "must be a non-empty list of models, e.g. [static-64, minilm-l6@3]")
+    refs = tuple(_parse_model(v, f"{where}[{i}]", fail) for i, v in enumerate(value))
+    for i, ref in enumerate(refs):
+        if refs.index(ref) != i:
+            raise fail(f"{where}[{i}]", f"{ref.label!r} is listed twice; list it once")
+    return refs
+
+
+def _parse_task(
+    value: Any,
+    where: str,
+    default_weak: tuple[ModelRef, ...] | None,
+    default_strong: tuple[ModelRef, ...] | None,
+    fail: Any,
+) -> TaskSpec:
+    if isinstance(value, str):
+        value = {"dataset": value}
+    if not isinstance(value, dict):
+        raise fail(where, "must be a dataset name or a mapping like {dataset: synthetic}")
+    _check_keys(value, _TASK_KEYS, where, fail)
+    dataset = value.get("dataset")
+    if not isinstance(dataset, str) or not dataset:
+        raise fail(f"{where}.dataset", "is required: 'synthetic' or a registered dataset name")
+    params = value.get("params") or {}
+    if not isinstance(params, dict):
+        raise fail(f"{where}.params", "must be a mapping of generator parameters, e.g. {n: 800}")
+    if params and dataset != SYNTHETIC:
+        raise fail(f"{where}.params", "is for the synthetic generator; use limit for datasets")
+    limit = value.get("limit")
+    if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 2):
+        raise fail(f"{where}.limit", "must be an integer >= 2 (the number of examples to use)")
+    seed = value.get("seed")
+    if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
+        raise fail(f"{where}.seed", "must be a non-negative integer (the data seed)")
+    task = value.get("task")
+    if task is not None and task not in ("classification", "regression", "probability"):
+        raise fail(f"{where}.task", "must be classification, regression or probability")
+    weak = (
+        _parse_models(value["weak"], f"{where}.weak", fail)
+        if value.get("weak") is not None
+        else default_weak
+    )
+    strong = (
+        _parse_models(value["strong"], f"{where}.strong", fail)
+        if value.get("strong") is not None
+        else default_strong
+    )
+    if weak is None:
+        raise fail(f"{where}.weak", "no weak models: list them under weak (top level or task)")
+    if strong is None:
+        raise fail(f"{where}.strong", "no strong model: list it under strong (top level or task)")
+    name = value.get("name", dataset)
+    if not isinstance(name, str) or not name:
+        raise fail(f"{where}.name", "must be a non-empty string")
+    spec = TaskSpec(
+        name=name,
+        dataset=dataset,
+        params=dict(params),
+        limit=limit,
+        seed=seed,
+        task=task,
+        weak=weak,
+        strong=strong,
+    )
+    from w2sg.experiments.runner import describe_task
+
+    problem, data_task = describe_task(spec)
+    if problem is not None:
+        key, message = problem
+        raise fail(f"{where}.{key}", message)
+    if data_task is not None and task is None:
+        spec = dataclasses.replace(spec, task=data_task)
+    elif data_task is not None and task != data_task and dataset == SYNTHETIC:
+        raise fail(
+            f"{where}.task",
+            f"{task} disagrees with the generator's task {data_task}; set params.task instead",
+        )
+    return spec

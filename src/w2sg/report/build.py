@@ -1,0 +1,509 @@
+"""Build the HTML report of a run directory or a sweep's results store.
+
+``build_report(source, out)`` writes ``out/index.html`` and its PNG figures beside it. A *run
+directory* is what ``w2sg run --out`` writes (``metrics.json``, ``predictions.npz``) plus, when
+present, ``epochs.csv`` from ``w2sg epochs``. A *store* is the SQLite file of ``w2sg sweep``.
+Sections whose data the source does not have say so instead of disappearing, so every report has the
+same outline.
+"""
+
+from __future__ import annotations
+
+import csv
+import html
+import json
+import math
+import os
+import tempfile
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from w2sg.errors import W2SGError
+from w2sg.report import plots
+
+SECTIONS: tuple[str, ...] = (
+    "Summary",
+    "Representation metrics vs weak-to-strong error",
+    "PGR per pair",
+    "Reliability diagrams",
+    "Bounds vs measured",
+    "Over-optimization",
+    "Predicted vs measured gap",
+)
+
+
+@dataclass
+class Section:
+    title: str
+    blocks: list[str] = field(default_factory=list)
+
+    def note(self, text: str) -> None:
+        self.blocks.append(f'<p class="note">{html.escape(text)}</p>')
+
+    def image(self, path: Path, alt: str, caption: str = "") -> None:
+        cap = f"<figcaption>{html.escape(caption)}</figcaption>" if caption else ""
+        self.blocks.append(
+            f'<figure><img src="{html.escape(path.name)}" alt="{html.escape(alt)}">{cap}</figure>'
+        )
+
+    def table(self, header: list[str], rows: Iterable[Iterable[Any]]) -> None:
+        head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
+        body = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(_cell(c))}</td>" for c in row) + "</tr>"
+            for row in rows
+        )
+        self.blocks.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "–"
+    if isinstance(value, bool):
+        return "yes" if value else "no"
+    if isinstance(value, float):
+        return "n/a" if not math.isfinite(value) else f"{value:.4g}"
+    return str(value)
+
+
+def _num(value: Any) -> float:
+    return (
+        float(value) if isinstance(value, int | float) and not isinstance(value, bool) else math.nan
+    )
+
+
+def _slug(*parts: str) -> str:
+    text = "-".join(parts).lower()
+    return "".join(c if c.isalnum() else "-" for c in text).strip("-")[:80] or "fig"
+
+
+# -- bound checks ---------------------------------------------------------------------------
+
+
+def bound_checks(bounds: dict[str, Any] | None) -> list[dict[str, Any]]:
+    """Flatten a ``bounds`` block into checks: ``{name, family, kind, split, bound, measured,
+    holds}``. Two-sided checks compare the measured |student − weak| with the bound's radius;
+    misfit checks compare err_w2s with err_weak − misfit."""
+    out: list[dict[str, Any]] = []
+    if not bounds:
+        return out
+
+    def walk(node: Any, path: list[str]) -> None:
+        if isinstance(node, dict):
+            if {"lower", "upper", "measured", "weak", "radius"} <= set(node):
+                out.append(
+                    {
+                        "name": ".".join(path),
+                        "family": path[0] if path else "bound",
+                        "kind": "two_sided",
+                        "split": "test",
+                        "bound": _num(node["radius"]),
+                        "measured": abs(_num(node["measured"]) - _num(node["weak"])),
+                        "holds": bool(node.get("holds")),
+                    }
+                )
+                return
+            if {"err_weak", "err_w2s", "misfit"} <= set(node):
+                out.append(
+                    {
+                        "name": ".".join(path),
+                        "family": path[0] if path else "misfit",
+                        "kind": "misfit",
+                        "split": path[-1] if path else "test",
+                        "bound": _num(node["err_weak"]) - _num(node["misfit"]),
+                        "measured": _num(node["err_w2s"]),
+                        "holds": bool(node.get("holds")),
+                    }
+                )
+                return
+            for key, value in node.items():
+                if key in ("ece", "notes"):
+                    continue
+                walk(value, [*path, str(key)])
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                label = str(value.get("class", i)) if isinstance(value, dict) else str(i)
+                walk(value, [*path, f"class{label}"])
+
+    walk(bounds, [])
+    return [c for c in out if math.isfinite(c["bound"]) and math.isfinite(c["measured"])]
+
+
+# -- run directory ----------------------------------------------------------------------------
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as exc:
+        raise W2SGError(
+            f"cannot read {path}: {exc}; re-run `w2sg run --out` to rewrite it"
+        ) from exc
+    if not isinstance(data, dict):
+        raise W2SGError(f"{path} is not a JSON object; re-run `w2sg run --out` to rewrite it")
+    return data
+
+
+def read_epochs_csv(path: Path) -> dict[str, np.ndarray]:
+    """Numeric columns of an ``epochs.csv`` (booleans become 0/1, other text is dropped)."""
+    with path.open(newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows or "epoch" not in rows[0]:
+        raise W2SGError(f"{path} has no 'epoch' column; write it with `w2sg epochs --out`")
+    cols: dict[str, np.ndarray] = {}
+    for key in rows[0]:
+        values = []
+        for row in rows:
+            text = (row.get(key) or "").strip()
+            if text in ("True", "False"):
+                values.append(float(text == "True"))
+                continue
+            try:
+                values.append(float(text))
+            except ValueError:
+                break
+        else:
+            cols[key] = np.array(values)
+    return cols
+
+
+def _model_rows(record: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
+    models = [m for m in ("weak", "w2s", "ceiling") if isinstance(record.get(m), dict)]
+    keys: list[str] = []
+    for m in models:
+        for k, v in record[m].items():
+            if isinstance(v, int | float) and not isinstance(v, bool) and k not in keys:
+                keys.append(k)
+    return ["model", *keys], [[m, *(record[m].get(k) for k in keys)] for m in models]
+
+
+def _run_dir_sections(folder: Path, out: Path) -> tuple[str, list[Section]]:
+    metrics_path = folder / "metrics.json"
+    epochs_path = folder / "epochs.csv"
+    if not metrics_path.is_file() and not epochs_path.is_file():
+        raise W2SGError(
+            f"{folder} has neither metrics.json nor epochs.csv; pass a folder written by "
+            "`w2sg run --out` (or `w2sg epochs`), or a sweep's .db"
+        )
+    record = _read_json(metrics_path) if metrics_path.is_file() else {}
+    config = record.get("config") or {}
+    sections = {title: Section(title) for title in SECTIONS}
+
+    summary = sections["Summary"]
+    if record:
+        n = record.get("n") or {}
+        summary.table(
+            ["task", "head", "loss", "seed", *(f"n {k}" for k in n)],
+            [[record.get("task"), config.get("head"), config.get("loss"), config.get("seed"),
+              *n.values()]],
+        )  # fmt: skip
+        header, rows = _model_rows(record)
+        if rows:
+            summary.table(header, rows)
+        for note in record.get("notes") or []:
+            summary.note(str(note))
+    else:
+        summary.note("no metrics.json in this folder: only the over-optimization study is shown")
+
+    sections["Representation metrics vs weak-to-strong error"].note(
+        "needs several weak models: build the report from a sweep's results store "
+        "(w2sg report RESULTS.db --out DIR)"
+    )
+
+    pgr = record.get("pgr") or {}
+    sec = sections["PGR per pair"]
+    if pgr:
+        path = plots.pgr_bars(
+            out / "pgr.png",
+            f"PGR ({pgr.get('metric', 'headline metric')})",
+            ["weak → w2s"],
+            np.array([_num(pgr.get("value"))]),
+            np.array([_num(pgr.get("ci_low"))]),
+            np.array([_num(pgr.get("ci_high"))]),
+        )
+        sec.image(path, "PGR of this run", "PGR with its paired-bootstrap interval")
+        if pgr.get("reason"):
+            sec.note(f"PGR undefined: {pgr['reason']}")
+    else:
+        sec.note("no PGR in this folder")
+
+    sec = sections["Reliability diagrams"]
+    pred_path = folder / "predictions.npz"
+    if pred_path.is_file() and record.get("task") != "regression":
+        with np.load(pred_path, allow_pickle=False) as npz:
+            arrays = {k: npz[k] for k in npz.files}
+        labels = arrays.get("test_labels")
+        curves = {
+            m: (arrays[f"{m}_test_proba"], labels)
+            for m in ("weak", "w2s", "ceiling")
+            if f"{m}_test_proba" in arrays and labels is not None
+        }
+        if curves:
+            path = plots.reliability(out / "reliability.png", "Reliability on test", curves)
+            sec.image(path, "reliability diagram", "top-label confidence, 10 equal-width bins")
+        else:
+            sec.note("predictions.npz has no test probabilities")
+    elif record.get("task") == "regression":
+        sec.note("regression run: no probabilities to calibrate")
+    else:
+        sec.note("no predictions.npz in this folder")
+
+    sec = sections["Bounds vs measured"]
+    checks = bound_checks(record.get("bounds"))
+    if checks:
+        path = plots.bounds_vs_measured(out / "bounds.png", "Bounds vs measured", checks)
+        sec.image(path, "bounds versus measured values")
+        sec.table(
+            ["check", "bound", "measured", "holds"],
+            [[c["name"], c["bound"], c["measured"], c["holds"]] for c in checks],
+        )
+    else:
+        sec.note("no bounds block in this run")
+
+    sec = sections["Over-optimization"]
+    if epochs_path.is_file():
+        cols = read_epochs_csv(epochs_path)
+        path = plots.epoch_curves(out / "epochs.png", "Over-optimization of the w2s student", cols)
+        sec.image(path, "over-optimization curves", "from epochs.csv (w2sg epochs)")
+    else:
+        sec.note("no epochs.csv in this folder (write one with `w2sg epochs --out`)")
+
+    sec = sections["Predicted vs measured gap"]
+    theory = record.get("theory") or {}
+    gaps = {k: _num(theory.get(k)) for k in ("predicted_gap", "measured_gap") if k in theory}
+    if gaps:
+        path = plots.gap_bars(out / "gap.png", "Predicted vs measured gap", gaps)
+        sec.image(path, "predicted and measured gap")
+        extra = [[k, v] for k, v in theory.items() if isinstance(v, int | float | str)]
+        sec.table(["theory", "value"], extra)
+    else:
+        sec.note("no theory block in this run")
+    title = f"w2sg report: {folder.name}"
+    return title, list(sections.values())
+
+
+# -- results store --------------------------------------------------------------------------
+
+
+def _store_sections(db: Path, out: Path, n_boot: int) -> tuple[str, list[Section]]:
+    from w2sg.experiments.store import ResultStore
+    from w2sg.experiments.studies import correlation_table, study_groups, w2s_error
+
+    with ResultStore(db, create=False) as store:
+        rows = store.rows()
+    if not rows:
+        raise W2SGError(f"{db} holds no runs; run `w2sg sweep` first")
+    done = [r for r in rows if r["status"] == "done"]
+    failed = [r for r in rows if r["status"] == "failed"]
+    sections = {title: Section(title) for title in SECTIONS}
+
+    summary = sections["Summary"]
+    by_task: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
+    for r in rows:
+        by_task.setdefault((str(r["task"]), str(r["strong"]), str(r["head"])), []).append(r)
+    summary.table(
+        ["task", "strong", "head", "runs", "done", "failed", "weak models", "mean w2s error",
+         "mean PGR"],
+        [
+            [t, s, h, len(rs), sum(r["status"] == "done" for r in rs),
+             sum(r["status"] == "failed" for r in rs), len({r["weak"] for r in rs}),
+             _mean(w2s_error(r) for r in rs if r["status"] == "done"),
+             _mean(_pgr(r)[0] for r in rs if r["status"] == "done")]
+            for (t, s, h), rs in sorted(by_task.items())
+        ],
+    )  # fmt: skip
+    seconds = [r["seconds"] for r in rows if isinstance(r.get("seconds"), int | float)]
+    summary.note(
+        f"{len(rows)} runs: {len(done)} done, {len(failed)} failed; "
+        f"{sum(seconds):.1f} s of run time in total"
+    )
+    if failed:
+        summary.table(
+            ["config_hash", "task", "weak", "strong", "head", "seed", "error"],
+            [
+                [r["config_hash"][:12], r["task"], r["weak"], r["strong"], r["head"], r["seed"],
+                 (r.get("error") or "").splitlines()[0][:200]]
+                for r in failed
+            ],
+        )  # fmt: skip
+
+    sec = sections["Representation metrics vs weak-to-strong error"]
+    groups = study_groups(done)
+    table = correlation_table(done, n_boot=n_boot) if done else []
+    if groups:
+        for i, g in enumerate(groups):
+            rho = {
+                r["metric"]: r["spearman"]["value"]
+                for r in table
+                if (r["task"], r["strong"], r["config_id"]) == (g.task, g.strong, g.config_id)
+            }
+            title = f"{g.task}: weak models → {g.strong} ({g.head})"
+            path = plots.metric_scatter(
+                out / f"scatter-{i:02d}-{_slug(g.task, g.strong, g.head)}.png",
+                title,
+                g.weak,
+                g.metrics,
+                g.error,
+                rho,
+            )
+            sec.image(path, f"metric vs weak-to-strong error, {title}", title)
+        sec.table(
+            ["task", "strong", "head", "metric", "n_weak", "Spearman", "Kendall", "Pearson"],
+            [
+                [r["task"], r["strong"], r["head"], r["metric"], r["n_weak"],
+                 *(_ci(r[c]) for c in ("spearman", "kendall", "pearson"))]
+                for r in table
+            ],
+        )  # fmt: skip
+        sec.note(
+            "one point per weak model (mean over seeds); correlations from scipy.stats with "
+            f"{n_boot}-resample percentile bootstrap 95% intervals over weak models"
+        )
+    else:
+        sec.note("no finished runs")
+
+    sec = sections["PGR per pair"]
+    pgr_groups: dict[tuple[str, str, str], dict[str, list[tuple[float, float, float]]]] = {}
+    for r in done:
+        key = (str(r["task"]), str(r["strong"]), str(r["head"]))
+        pgr_groups.setdefault(key, {}).setdefault(str(r["weak"]), []).append(_pgr(r))
+    for i, ((task, strong, head), by_weak) in enumerate(sorted(pgr_groups.items())):
+        weak = sorted(by_weak)
+        stats = np.array([[_mean(v[j] for v in by_weak[w]) for j in range(3)] for w in weak])
+        path = plots.pgr_bars(
+            out / f"pgr-{i:02d}-{_slug(task, strong, head)}.png",
+            f"{task}: weak → {strong} ({head})",
+            weak,
+            stats[:, 0],
+            stats[:, 1],
+            stats[:, 2],
+        )
+        sec.image(path, f"PGR per pair, {task}", "mean over seeds; bars: mean bootstrap interval")
+    if not pgr_groups:
+        sec.note("no finished runs")
+
+    sections["Reliability diagrams"].note(
+        "the results store keeps metrics, not predictions: build the report of one run folder "
+        "(w2sg run --out DIR; w2sg report DIR --out REPORT) for its reliability diagram"
+    )
+
+    sec = sections["Bounds vs measured"]
+    checks = [c for r in done for c in bound_checks(r.get("bounds"))]
+    if checks:
+        path = plots.bounds_vs_measured(out / "bounds.png", "Bounds vs measured, all runs", checks)
+        sec.image(path, "bounds versus measured values")
+        n_fail = sum(not c["holds"] for c in checks)
+        sec.note(f"{len(checks)} checks over {len(done)} runs; {n_fail} do not hold")
+    else:
+        sec.note("no bounds blocks in the finished runs")
+
+    sections["Over-optimization"].note(
+        "over-optimization curves come from `w2sg epochs --out DIR`; build the report of that "
+        "folder"
+    )
+
+    sec = sections["Predicted vs measured gap"]
+    pred = np.array([_num((r.get("theory") or {}).get("predicted_gap")) for r in done])
+    meas = np.array([_num((r.get("theory") or {}).get("measured_gap")) for r in done])
+    if np.isfinite(pred).any() and np.isfinite(meas).any():
+        path = plots.gap_scatter(
+            out / "gap.png",
+            "Predicted vs measured gap, all runs",
+            pred,
+            meas,
+            [f"{r['task']} → {r['strong']}" for r in done],
+        )
+        sec.image(path, "predicted versus measured gap")
+        keep = np.isfinite(pred) & np.isfinite(meas) & (pred > 0)
+        if keep.any():
+            ratio = meas[keep] / pred[keep]
+            sec.note(
+                f"measured / predicted over {int(keep.sum())} runs: median {np.median(ratio):.3g},"
+                f" 10–90% range {np.quantile(ratio, 0.1):.3g}–{np.quantile(ratio, 0.9):.3g}"
+            )
+    else:
+        sec.note("no theory blocks with predicted_gap and measured_gap")
+    return f"w2sg report: {db.name}", list(sections.values())
+
+
+def _pgr(row: dict[str, Any]) -> tuple[float, float, float]:
+    p = (row.get("metrics") or {}).get("pgr") or {}
+    return _num(p.get("value")), _num(p.get("ci_low")), _num(p.get("ci_high"))
+
+
+def _mean(values: Iterable[float]) -> float:
+    finite = [v for v in values if math.isfinite(v)]
+    return float(np.mean(finite)) if finite else math.nan
+
+
+def _ci(c: dict[str, Any]) -> str:
+    v, lo, hi = (_num(c.get(k)) for k in ("value", "ci_low", "ci_high"))
+    if not math.isfinite(v):
+        return "n/a"
+    if not (math.isfinite(lo) and math.isfinite(hi)):
+        return f"{v:+.2f}"
+    return f"{v:+.2f} [{lo:+.2f}, {hi:+.2f}]"
+
+
+# -- page -----------------------------------------------------------------------------------
+
+_CSS = """
+body { font-family: system-ui, -apple-system, "Segoe UI", sans-serif; margin: 2rem auto;
+       max-width: 1200px; padding: 0 1rem; color: #222; }
+h1 { font-size: 1.6rem; } h2 { margin-top: 2.2rem; border-bottom: 1px solid #ddd; }
+table { border-collapse: collapse; margin: 0.8rem 0; font-size: 0.85rem; }
+th, td { border: 1px solid #ccc; padding: 0.25rem 0.5rem; text-align: left; }
+th { background: #f3f3f3; } figure { margin: 1rem 0; } img { max-width: 100%; }
+figcaption, .note { color: #555; font-size: 0.85rem; } nav a { margin-right: 0.8rem; }
+"""
+
+
+def render_page(title: str, sections: list[Section], source: str) -> str:
+    """The report page: a title, a table of contents and the sections, with inline CSS."""
+    nav = " ".join(f'<a href="#{_slug(s.title)}">{html.escape(s.title)}</a>' for s in sections)
+    body = "\n".join(
+        f'<section id="{_slug(s.title)}"><h2>{html.escape(s.title)}</h2>\n'
+        + "\n".join(s.blocks)
+        + "</section>"
+        for s in sections
+    )
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{html.escape(title)}</title><style>{_CSS}</style></head><body>\n"
+        f'<h1>{html.escape(title)}</h1>\n<p class="note">source: {html.escape(source)}</p>\n'
+        f"<nav>{nav}</nav>\n{body}\n</body></html>\n"
+    )
+
+
+def build_report(source: str | Path, out: str | Path, *, n_boot: int = 1000) -> Path:
+    """Write ``out/index.html`` (and its PNGs beside it) for a run directory or a results store.
+
+    Returns the path of ``index.html``.
+    """
+    from w2sg.experiments.store import is_store
+
+    src = Path(source)
+    out_dir = Path(out)
+    if not src.exists():
+        raise W2SGError(f"{src} does not exist; pass a run folder or a sweep's .db")
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if src.is_dir():
+        title, sections = _run_dir_sections(src, out_dir)
+    elif is_store(src):
+        title, sections = _store_sections(src, out_dir, n_boot)
+    else:
+        raise W2SGError(f"{src} is neither a run folder nor an SQLite results store")
+    page = render_page(title, sections, str(src))
+    index = out_dir / "index.html"
+    fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=".index.html.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(page)
+        os.replace(tmp, index)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return index

@@ -1,0 +1,313 @@
+"""The report's figures: matplotlib (Agg) PNGs, one function per figure.
+
+Each function takes plain data, writes one PNG atomically and returns its path. None of them reads
+files or the results store; :mod:`w2sg.report.build` gathers the data.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+_DPI = 100
+
+
+def _plt() -> Any:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    return plt
+
+
+def _save(fig: Any, path: Path) -> Path:
+    plt = _plt()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
+    os.close(fd)
+    try:
+        fig.savefig(tmp, dpi=_DPI, format="png")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    finally:
+        plt.close(fig)
+    return path
+
+
+def _finite(*arrays: np.ndarray) -> np.ndarray:
+    keep = np.ones(len(arrays[0]), dtype=bool)
+    for a in arrays:
+        keep &= np.isfinite(a)
+    return keep
+
+
+def metric_scatter(
+    path: Path,
+    title: str,
+    weak: Sequence[str],
+    metrics: dict[str, np.ndarray],
+    error: np.ndarray,
+    spearman: dict[str, float],
+    error_label: str = "w2s test error",
+) -> Path:
+    """One panel per representation metric: metric (x) vs weak-to-strong error (y), one point per
+    weak model, a least-squares trend line and Spearman's ρ in the panel title."""
+    plt = _plt()
+    names = list(metrics)
+    fig, axes = plt.subplots(
+        1, len(names), figsize=(4.4 * len(names), 3.8), constrained_layout=True, squeeze=False
+    )
+    for ax, name in zip(axes[0], names, strict=True):
+        x, y = np.asarray(metrics[name], float), np.asarray(error, float)
+        keep = _finite(x, y)
+        ax.scatter(x[keep], y[keep], s=28, color="C0", zorder=3)
+        if len(weak) <= 12:
+            for xi, yi, label in zip(x[keep], y[keep], np.asarray(weak)[keep], strict=True):
+                ax.annotate(str(label), (xi, yi), fontsize=7, xytext=(3, 3),
+                            textcoords="offset points")  # fmt: skip
+        if keep.sum() >= 2 and np.ptp(x[keep]) > 0:
+            slope, intercept = np.polyfit(x[keep], y[keep], 1)
+            grid = np.linspace(x[keep].min(), x[keep].max(), 50)
+            ax.plot(grid, slope * grid + intercept, "--", color="C3", label="trend")
+        rho = spearman.get(name, math.nan)
+        rho_text = "n/a" if rho is None or not math.isfinite(rho) else f"{rho:+.2f}"
+        ax.set_title(f"{name}  (Spearman ρ = {rho_text})", fontsize=10)
+        ax.set_xlabel(name)
+        ax.set_ylabel(error_label)
+        ax.grid(alpha=0.3)
+    fig.suptitle(title, fontsize=11)
+    return _save(fig, path)
+
+
+def pgr_bars(
+    path: Path,
+    title: str,
+    labels: Sequence[str],
+    values: np.ndarray,
+    ci_low: np.ndarray,
+    ci_high: np.ndarray,
+) -> Path:
+    """PGR per weak → strong pair with its bootstrap interval (NaN PGRs are drawn as 'n/a')."""
+    plt = _plt()
+    n = len(labels)
+    fig, ax = plt.subplots(figsize=(max(5.0, 0.55 * n + 2.5), 4.0), constrained_layout=True)
+    v = np.asarray(values, float)
+    lo, hi = np.asarray(ci_low, float), np.asarray(ci_high, float)
+    pos = np.arange(n)
+    shown = np.where(np.isfinite(v), v, 0.0)
+    err = np.vstack([np.where(np.isfinite(lo), shown - lo, 0.0),
+                     np.where(np.isfinite(hi), hi - shown, 0.0)])  # fmt: skip
+    err = np.clip(err, 0.0, None)
+    colors = ["C0" if np.isfinite(x) else "0.8" for x in v]
+    ax.bar(pos, shown, color=colors, yerr=err, capsize=3)
+    for p, x in zip(pos, v, strict=True):
+        if not np.isfinite(x):
+            ax.text(p, 0.0, "n/a", ha="center", va="bottom", fontsize=8)
+    ax.axhline(0.0, color="k", lw=0.8)
+    ax.axhline(1.0, color="0.5", lw=0.8, ls=":")
+    ax.set_xticks(pos)
+    ax.set_xticklabels(labels, rotation=45 if n > 4 else 0, ha="right" if n > 4 else "center",
+                       fontsize=8)  # fmt: skip
+    ax.set_ylabel("PGR (test)")
+    ax.set_title(title, fontsize=11)
+    ax.grid(axis="y", alpha=0.3)
+    return _save(fig, path)
+
+
+def reliability(
+    path: Path,
+    title: str,
+    curves: dict[str, tuple[np.ndarray, np.ndarray]],
+    n_bins: int = 10,
+) -> Path:
+    """Reliability diagram: for each model, the mean confidence (x) against the observed frequency
+    (y) in equal-width bins of the top-label confidence (classification: ``(proba, labels)`` with
+    integer labels) or of the positive-class probability (``(p, truth)`` with truth in [0, 1])."""
+    plt = _plt()
+    fig, (ax, hist) = plt.subplots(
+        2, 1, figsize=(5.2, 5.6), height_ratios=(3, 1), sharex=True, constrained_layout=True
+    )
+    ax.plot([0, 1], [0, 1], ":", color="0.4", label="perfect calibration")
+    edges = np.linspace(0.0, 1.0, n_bins + 1)
+    for i, (name, (proba, truth)) in enumerate(curves.items()):
+        conf, hit = _confidence_and_hits(proba, truth)
+        which = np.clip(np.digitize(conf, edges[1:-1]), 0, n_bins - 1)
+        counts = np.bincount(which, minlength=n_bins)
+        used = counts > 0
+        mean_conf = np.bincount(which, conf, minlength=n_bins)[used] / counts[used]
+        freq = np.bincount(which, hit, minlength=n_bins)[used] / counts[used]
+        ax.plot(mean_conf, freq, "o-", color=f"C{i}", label=name, ms=4)
+        hist.hist(conf, bins=edges, histtype="step", color=f"C{i}", label=name)
+    ax.set_ylabel("observed frequency")
+    ax.set_xlim(0, 1)
+    ax.set_ylim(0, 1)
+    ax.legend(fontsize=8)
+    ax.grid(alpha=0.3)
+    ax.set_title(title, fontsize=11)
+    hist.set_xlabel("predicted confidence")
+    hist.set_ylabel("count")
+    return _save(fig, path)
+
+
+def _confidence_and_hits(proba: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    p = np.asarray(proba, float)
+    t = np.asarray(truth)
+    if p.ndim == 1:
+        p = np.column_stack([1.0 - p, p])
+    if t.dtype.kind == "f" and not np.all(t == np.round(t)):
+        # Probability task: calibration of the positive-class probability against the truth.
+        return p[:, 1], t.astype(float)
+    top = p.argmax(axis=1)
+    return p.max(axis=1), (top == t.astype(int)).astype(float)
+
+
+def bounds_vs_measured(path: Path, title: str, checks: list[dict[str, Any]]) -> Path:
+    """Left: two-sided bounds, the bound on |L(student) − L(weak)| (x) against the measured
+    |difference| (y), log-log. Right: misfit inequalities, err_weak − misfit (x) against err_w2s
+    (y). A check holds on or below the diagonal; failures are red crosses."""
+    plt = _plt()
+    fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), constrained_layout=True)
+    families = sorted({c["family"] for c in checks if c["kind"] == "two_sided"})
+    ax = axes[0]
+    tiny = 1e-8
+    pts_all = []
+    for i, fam in enumerate(families):
+        sel = [c for c in checks if c["kind"] == "two_sided" and c["family"] == fam]
+        x = np.array([max(c["bound"], tiny) for c in sel])
+        y = np.array([max(c["measured"], tiny) for c in sel])
+        ok = np.array([c["holds"] for c in sel])
+        pts_all.append(np.r_[x, y])
+        ax.scatter(x[ok], y[ok], s=22, color=f"C{i}", label=fam, alpha=0.8)
+        if (~ok).any():
+            ax.scatter(x[~ok], y[~ok], s=40, color="red", marker="x")
+    if pts_all:
+        allv = np.concatenate(pts_all)
+        lim = (allv.min() / 2, allv.max() * 2)
+        ax.plot(lim, lim, "k:", lw=1, label="bound = measured")
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.legend(fontsize=7)
+    else:
+        ax.text(0.5, 0.5, "no two-sided bounds", ha="center", va="center")
+    ax.set_xlabel("bound on |student − weak|")
+    ax.set_ylabel("measured |student − weak|")
+    ax.set_title("generalization, calibration, disagreement", fontsize=10)
+    ax.grid(alpha=0.3)
+
+    ax = axes[1]
+    sel = [c for c in checks if c["kind"] == "misfit"]
+    if sel:
+        for i, split in enumerate(sorted({c["split"] for c in sel})):
+            part = [c for c in sel if c["split"] == split]
+            x = np.array([c["bound"] for c in part])
+            y = np.array([c["measured"] for c in part])
+            ok = np.array([c["holds"] for c in part])
+            ax.scatter(x[ok], y[ok], s=22, color=f"C{i}", label=f"misfit ({split})")
+            if (~ok).any():
+                ax.scatter(x[~ok], y[~ok], s=40, color="red", marker="x")
+        vals = np.array([[c["bound"], c["measured"]] for c in sel]).ravel()
+        lim = (min(0.0, vals.min()), vals.max() * 1.1 + 1e-12)
+        ax.plot(lim, lim, "k:", lw=1, label="bound = measured")
+        ax.legend(fontsize=7)
+    else:
+        ax.text(0.5, 0.5, "no misfit inequality\n(ridge, least_squares, convex_kl heads)",
+                ha="center", va="center")  # fmt: skip
+    ax.set_xlabel("err_weak − misfit")
+    ax.set_ylabel("err_w2s")
+    ax.set_title("misfit (gain ≥ misfit)", fontsize=10)
+    ax.grid(alpha=0.3)
+    fig.suptitle(title, fontsize=11)
+    return _save(fig, path)
+
+
+def gap_scatter(
+    path: Path,
+    title: str,
+    predicted: np.ndarray,
+    measured: np.ndarray,
+    groups: Sequence[str],
+) -> Path:
+    """Predicted gap G (x) against the measured PredGap (y), coloured by group, with y = x."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(5.6, 4.6), constrained_layout=True)
+    p, m = np.asarray(predicted, float), np.asarray(measured, float)
+    keep = _finite(p, m)
+    g = np.asarray(groups)
+    for i, name in enumerate(sorted(set(g[keep]))):
+        sel = keep & (g == name)
+        ax.scatter(p[sel], m[sel], s=22, color=f"C{i % 10}", label=name, alpha=0.85)
+    if keep.any():
+        hi = float(max(p[keep].max(), m[keep].max())) * 1.05 + 1e-12
+        ax.plot([0, hi], [0, hi], "k:", lw=1, label="measured = predicted")
+        ax.set_xlim(0, hi)
+        ax.set_ylim(0, hi)
+        if len(set(g[keep])) <= 12:
+            ax.legend(fontsize=7)
+    ax.set_xlabel("predicted gap G = ‖P_s(I − P_w)ŷ‖²/n̂")
+    ax.set_ylabel("measured gap mean (f_w2s − f_sc)² on test")
+    ax.set_title(title, fontsize=11)
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def gap_bars(path: Path, title: str, values: dict[str, float]) -> Path:
+    """Bars of the theory block's gap quantities of one run."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(6.0, 3.8), constrained_layout=True)
+    names = list(values)
+    v = np.array([values[k] for k in names], float)
+    ax.bar(range(len(names)), np.where(np.isfinite(v), v, 0.0), color=[f"C{i}" for i in
+           range(len(names))])  # fmt: skip
+    for i, x in enumerate(v):
+        ax.text(i, x if np.isfinite(x) else 0.0, "n/a" if not np.isfinite(x) else f"{x:.4g}",
+                ha="center", va="bottom", fontsize=8)  # fmt: skip
+    ax.set_xticks(range(len(names)))
+    ax.set_xticklabels(names, fontsize=8)
+    ax.set_title(title, fontsize=11)
+    ax.grid(axis="y", alpha=0.3)
+    return _save(fig, path)
+
+
+def epoch_curves(path: Path, title: str, columns: dict[str, np.ndarray]) -> Path:
+    """Over-optimisation curves from ``epochs.csv``: error, loss, divergences and calibration of
+    the w2s student (and the weak model) against epochs, each panel with the columns it finds."""
+    plt = _plt()
+    panels = [
+        ("0-1 error (test)", ("w2s_error", "weak_error", "disagreement", "err_lower", "err_upper")),
+        ("cross-entropy (test)", ("w2s_ce", "weak_ce", "gen_measured", "gen_weak")),
+        ("divergence to the weak model", ("d_fwd", "d_rev", "d_fwd_train", "d_rev_train", "tv")),
+        ("calibration (test)", ("smooth_ce", "weak_smooth_ce", "ece", "weak_ece")),
+    ]
+    used = [(label, [c for c in cols if c in columns]) for label, cols in panels]
+    used = [(label, cols) for label, cols in used if cols]
+    if not used:
+        numeric = [c for c in columns if c != "epoch"]
+        used = [("value", numeric[:8])]
+    x = columns["epoch"]
+    n = len(used)
+    fig, axes = plt.subplots(1, n, figsize=(4.3 * n, 3.8), constrained_layout=True, squeeze=False)
+    for ax, (label, cols) in zip(axes[0], used, strict=True):
+        for i, c in enumerate(cols):
+            style = "--" if c.endswith(("_lower", "_upper")) else "o-"
+            color = "0.5" if c.startswith("weak") else f"C{i}"
+            ax.plot(x, columns[c], style, color=color, label=c, ms=3)
+        ax.set_xscale("log", base=2)
+        if label.startswith("divergence"):
+            finite = np.concatenate([np.asarray(columns[c], float) for c in cols])
+            if np.all(finite[np.isfinite(finite)] > 0):
+                ax.set_yscale("log")
+        ax.set_xlabel("epochs of the w2s student")
+        ax.set_ylabel(label)
+        ax.legend(fontsize=7)
+        ax.grid(alpha=0.3)
+    fig.suptitle(title, fontsize=11)
+    return _save(fig, path)

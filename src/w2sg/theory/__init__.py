@@ -1,0 +1,1 @@
+"""Theory layer: representation kernels (``kernels``) and bounds (``bounds``); see THEORY.md."""

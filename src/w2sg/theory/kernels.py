@@ -1,0 +1,418 @@
+"""Representation kernels and the representation metric (THEORY.md sections 2–4, following [X]).
+
+For a representation on a sample of n rows, H_c/√n = U diag(s) Vᵀ (thin SVD of the centred design
+matrix; ``center=False`` skips centring) and λ_j = s_j² are the eigenvalues of Σ̂ = H_cᵀH_c/n.
+
+- Principal part: the top k components, k chosen by ``rule`` (``"k"``, ``"variance"``,
+  ``"noise_floor"``; see :func:`principal_decomposition`).
+- Non-principal energy: δ = Σ_{j>k} λ_j / n, the mean eigenvalue of K^N = H^N H^Nᵀ/n.
+- Effective regularisation: γ = β + δ with δ of the sample the head was trained on.
+- Principal kernel operator on D̂: P = U_k diag(λ^P_i / (λ^P_i + γ)) U_kᵀ with
+  λ^P_i = max(λ_i − δ̂, 0) (δ̂ of D̂ itself); ``hard=True`` gives the projection U_k U_kᵀ.
+- Metrics on D̂ (n̂ rows): ‖P_s(I − P_w)‖_op, ‖P_s(I − P_w)‖_F²/n̂, and with labels the predicted
+  gap G = ‖P_s(I − P_w)ŷ‖²/n̂ and the predicted weak error ‖(I − P_w)ŷ‖²/n̂.
+
+Everything is evaluated in low rank: C = U_sᵀU_w, P_s(I − P_w)y = U_s D_s(U_sᵀy − C D_w U_wᵀy) and
+M Mᵀ = D_s(I − C(2D_w − D_w²)Cᵀ)D_s for M = D_s U_sᵀ(I − P_w). No n × n matrix is ever formed; the
+cost is one Gram eigendecomposition per representation (O(n d²) for d ≤ n, O(n² d) otherwise) plus
+O(n k_s k_w), and the memory O(n (k_s + k_w)) beyond the input.
+
+Labels are centred with their mean when the representations are centred (the heads then carry an
+intercept). This leaves G unchanged (the columns of U are orthogonal to the constant vector) and
+removes the label mean from the predicted weak error.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, NamedTuple
+
+import numpy as np
+from numpy.typing import ArrayLike, NDArray
+
+from w2sg.config import K_RULES, KernelConfig
+from w2sg.errors import W2SGError
+from w2sg.heads.ridge import RidgeDecomposition, check_design, check_targets
+
+FloatArray = NDArray[np.float64]
+JSONValue = float | int | str
+
+
+@dataclass(frozen=True)
+class PrincipalDecomposition:
+    """The principal/non-principal split of one representation on one sample.
+
+    ``U`` (n, k): top-k left singular vectors of H_c/√n; ``s``: all min(n, d) singular values of
+    H_c/√n (descending); ``eigenvalues`` λ = s²; ``k``; ``delta`` δ = Σ_{j>k} λ_j / n; ``rule``;
+    ``n``; ``center``; ``isotropy`` (see :func:`isotropy`).
+    """
+
+    U: FloatArray
+    s: FloatArray
+    eigenvalues: FloatArray
+    k: int
+    delta: float
+    rule: str
+    n: int
+    center: bool
+    isotropy: float
+
+
+def _choose_k(
+    lam: FloatArray, rank: int, n_struct: int, rule: str, k: int | None, variance: float, floor: float
+) -> int:
+    if rule == "k":
+        if k is None or not 1 <= k <= rank:
+            raise W2SGError(
+                f"k = {k} principal components asked for, but the representation has numerical "
+                f"rank {rank}; choose k between 1 and {rank}"
+            )
+        return int(k)
+    if rule == "variance":
+        total = float(lam.sum())
+        if total <= 0:
+            return 0
+        frac = np.cumsum(lam) / total
+        return min(int(np.searchsorted(frac, variance * (1 - 1e-12))) + 1, rank)
+    # noise_floor: the leading components whose λ_j exceeds F × the mean of λ_{j+1..p}, where p is
+    # the structural rank (centring removes one dimension; d < n caps it), stopping at the first
+    # component that does not.
+    chosen = 0
+    for j in range(min(rank, n_struct - 1)):
+        rest = lam[j + 1 : n_struct]
+        if lam[j] <= floor * float(rest.mean()):
+            break
+        chosen = j + 1
+    return chosen
+
+
+def isotropy(eigenvalues: ArrayLike, k: int, n: int, center: bool = True) -> float:
+    """Isotropy diagnostic ‖Q(K^N − δI)Q‖_op / δ of the non-principal Gram K^N = H^N H^Nᵀ/n.
+
+    H^N = H_c(I − V_k V_kᵀ) is the non-principal part, δ = Σ_{j>k} λ_j / n and Q projects onto the
+    orthogonal complement of the principal sample directions U_k and (when centred) of the constant
+    vector, the space where K^N lives: K^N annihilates U_k and 1 exactly, so without Q the
+    diagnostic would be at least 1 on every sample. It is exact and needs no matrix-vector products:
+    on range(Q) the eigenvalues of K^N are λ_{k+1..p} (p = min(n − 1, d) centred, min(n, d)
+    otherwise) and max(n − 1 − d, 0) (resp. n − d) zeros. NaN when δ = 0 or range(Q) is empty.
+    """
+    lam = np.asarray(eigenvalues, dtype=np.float64)
+    d_struct = n - (1 if center else 0)
+    p = min(d_struct, lam.size)
+    tail = lam[k:p]
+    delta = float(tail.sum()) / n
+    if delta <= 0 or d_struct - k <= 0:
+        return float("nan")
+    worst = float(np.max(np.abs(tail - delta))) if tail.size else 0.0
+    if d_struct - p > 0:  # K^N has zero eigenvalues on range(Q)
+        worst = max(worst, delta)
+    return worst / delta
+
+
+def _principal_from_ridge(
+    dec: RidgeDecomposition,
+    *,
+    rule: str,
+    k: int | None,
+    variance: float,
+    noise_floor: float,
+) -> PrincipalDecomposition:
+    n = dec.n_samples_
+    s = dec.s_ / np.sqrt(n)
+    lam = s * s
+    n_struct = min(n - (1 if dec.center else 0), lam.size)
+    k_chosen = _choose_k(lam, dec.rank_, n_struct, rule, k, variance, noise_floor)
+    return PrincipalDecomposition(
+        U=dec.left_vectors(k_chosen),
+        s=s,
+        eigenvalues=lam,
+        k=k_chosen,
+        delta=float(lam[k_chosen:].sum()) / n,
+        rule=rule,
+        n=n,
+        center=dec.center,
+        isotropy=isotropy(lam, k_chosen, n, dec.center),
+    )
+
+
+def _check_rule(rule: str) -> None:
+    if rule not in K_RULES:
+        raise W2SGError(f"unknown k rule {rule!r}; use one of {', '.join(K_RULES)}")
+
+
+def principal_decomposition(
+    H: ArrayLike,
+    *,
+    rule: str = "variance",
+    k: int | None = None,
+    variance: float = 0.90,
+    noise_floor: float = 10.0,
+    center: bool = True,
+) -> PrincipalDecomposition:
+    """Split a representation H (n, d) into its principal top-k part and the rest.
+
+    k by ``rule``: ``"k"`` uses ``k``; ``"variance"`` the smallest k with
+    Σ_{j≤k} λ_j ≥ ``variance`` · Σ_j λ_j; ``"noise_floor"`` the leading components with
+    λ_j > ``noise_floor`` · mean(λ_{j+1..p}) (p the structural rank), stopping at the first that
+    fails (k may then be 0). δ = Σ_{j>k} λ_j / n.
+
+    The thin SVD comes from the eigendecomposition of the smaller Gram matrix
+    (:class:`w2sg.heads.ridge.RidgeDecomposition`): for d ≤ n the d × d covariance accumulated in
+    float64 over row chunks, then U_k = H_c V_k / (√n s_k) in O(n d k), so float32 input of
+    n = 200 000, d = 1024 needs no float64 copy.
+    """
+    _check_rule(rule)
+    dec = RidgeDecomposition(H, center=center)
+    return _principal_from_ridge(dec, rule=rule, k=k, variance=variance, noise_floor=noise_floor)
+
+
+def kernel_operator(
+    decomposition: PrincipalDecomposition, gamma: float, *, hard: bool = False
+) -> tuple[FloatArray, FloatArray]:
+    """Low-rank principal kernel operator P = U diag(D) Uᵀ on the decomposition's sample.
+
+    D_i = λ^P_i / (λ^P_i + γ) with λ^P_i = max(λ_i − δ, 0) (δ of this sample), 0 where λ^P_i = 0;
+    ``hard=True`` gives D_i = 1 (the orthogonal projection onto the principal columns).
+    Returns ``(U, D)`` with U (n, k) and D (k,).
+    """
+    if not np.isfinite(gamma) or gamma < 0:
+        raise W2SGError(f"gamma must be a finite number >= 0; got {gamma}")
+    k = decomposition.k
+    if hard:
+        return decomposition.U, np.ones(k)
+    lam_p = np.clip(decomposition.eigenvalues[:k] - decomposition.delta, 0.0, None)
+    denom = lam_p + gamma
+    D = np.divide(lam_p, denom, out=np.zeros(k), where=lam_p > 0)
+    return decomposition.U, D
+
+
+class RepresentationMetrics(NamedTuple):
+    """``metrics``: JSON-able numbers (see :func:`representation_metrics`); ``scores``: the
+    per-example vector [P_s(I − P_w)ŷ]_i, (n̂,) or (n̂, m), or ``None`` without labels."""
+
+    metrics: dict[str, JSONValue]
+    scores: FloatArray | None
+
+
+def _gamma(override: float | None, hard: bool, beta: float, delta: float) -> float:
+    if hard:
+        return 0.0
+    if override is not None:
+        return float(override)
+    return float(beta) + delta
+
+
+def _metrics_from_decompositions(
+    weak: PrincipalDecomposition,
+    strong: PrincipalDecomposition,
+    delta_weak_train: float,
+    y: FloatArray | None,
+    beta_weak: float,
+    beta_strong: float,
+    config: KernelConfig,
+) -> RepresentationMetrics:
+    gamma_w = _gamma(config.gamma_weak, config.hard, beta_weak, delta_weak_train)
+    gamma_s = _gamma(config.gamma_strong, config.hard, beta_strong, strong.delta)
+    Uw, Dw = kernel_operator(weak, gamma_w, hard=config.hard)
+    Us, Ds = kernel_operator(strong, gamma_s, hard=config.hard)
+    n = strong.n
+    C = Us.T @ Uw
+    MMt = (Ds[:, None] * (np.eye(strong.k) - (C * (2 * Dw - Dw**2)) @ C.T)) * Ds[None, :]
+    top = float(np.linalg.eigvalsh(MMt)[-1]) if strong.k else 0.0
+    metrics: dict[str, JSONValue] = {
+        "op_norm": float(np.sqrt(max(top, 0.0))),
+        "fro_sq_over_n": float(max(np.trace(MMt), 0.0)) / n,
+        "k_weak": int(weak.k),
+        "k_strong": int(strong.k),
+        "k_rule": config.rule,
+        "delta_weak": float(delta_weak_train),
+        "delta_strong": float(strong.delta),
+        "gamma_weak": gamma_w,
+        "gamma_strong": gamma_s,
+        "isotropy_weak": float(weak.isotropy),
+        "isotropy_strong": float(strong.isotropy),
+    }
+    scores: FloatArray | None = None
+    if y is not None:
+        Y = y[:, None] if y.ndim == 1 else y
+        if config.center:
+            Y = Y - Y.mean(axis=0)
+        b = Uw.T @ Y
+        inner = Ds[:, None] * (Us.T @ Y - C @ (Dw[:, None] * b))
+        weak_residual = Y - Uw @ (Dw[:, None] * b)
+        metrics["predicted_gap"] = float(np.sum(inner**2)) / n
+        metrics["predicted_weak_error"] = float(np.sum(weak_residual**2)) / n
+        full_scores = Us @ inner
+        scores = full_scores[:, 0] if y.ndim == 1 else full_scores
+    return RepresentationMetrics(metrics, scores)
+
+
+def _decompose(H: ArrayLike, name: str, center: bool) -> RidgeDecomposition:
+    return RidgeDecomposition(check_design(H, name), center=center)
+
+
+def _principal(
+    dec: RidgeDecomposition, k: int | None, config: KernelConfig
+) -> PrincipalDecomposition:
+    return _principal_from_ridge(
+        dec, rule=config.rule, k=k, variance=config.variance, noise_floor=config.noise_floor
+    )
+
+
+def _weak_train_delta(dec: RidgeDecomposition, k: int) -> float:
+    """δ̃_w: the energy of the weak representation on D̃ beyond its k principal components."""
+    lam = (dec.s_ / np.sqrt(dec.n_samples_)) ** 2
+    return float(lam[min(k, lam.size) :].sum()) / dec.n_samples_
+
+
+def representation_metrics(
+    weak_hat: ArrayLike,
+    strong_hat: ArrayLike,
+    *,
+    weak_train: ArrayLike | None = None,
+    y: ArrayLike | None = None,
+    beta_weak: float = 0.0,
+    beta_strong: float = 0.0,
+    config: KernelConfig | None = None,
+) -> RepresentationMetrics:
+    """The representation metric of [X] and its companions on D̂ (THEORY.md section 3).
+
+    ``weak_hat`` (n̂, d_w) and ``strong_hat`` (n̂, d_s) are the two representations on D̂;
+    ``weak_train`` (ñ, d_w), when given, is the weak representation on D̃, from which
+    δ̃_w = Σ_{j>k_w} λ̃_j / ñ is taken (k_w as chosen on D̂); otherwise δ̂_w of D̂ is used.
+    γ_w = β_w + δ_w, γ_s = β_s + δ̂_s unless ``config`` sets them (or ``hard``).
+
+    ``metrics``: ``op_norm`` ‖P_s(I − P_w)‖_op, ``fro_sq_over_n`` ‖P_s(I − P_w)‖_F²/n̂, ``k_weak``,
+    ``k_strong``, ``k_rule``, ``delta_weak``, ``delta_strong``, ``gamma_weak``, ``gamma_strong``,
+    ``isotropy_weak``/``isotropy_strong`` (on D̂, see :func:`isotropy`), and with labels ``y``
+    ((n̂,) or (n̂, m); Frobenius norms for m > 1) ``predicted_gap`` G = ‖P_s(I − P_w)ŷ‖²/n̂ and
+    ``predicted_weak_error`` ‖(I − P_w)ŷ‖²/n̂. ``scores`` = P_s(I − P_w)ŷ per example.
+    """
+    config = config or KernelConfig()
+    config.validate()
+    weak_dec = _decompose(weak_hat, "weak_hat", config.center)
+    strong_dec = _decompose(strong_hat, "strong_hat", config.center)
+    n = strong_dec.n_samples_
+    if weak_dec.n_samples_ != n:
+        raise W2SGError(
+            f"weak_hat has {weak_dec.n_samples_} rows but strong_hat has {n}; both must be the "
+            "representations of the same D̂ examples in the same order"
+        )
+    y_arr = None if y is None else check_targets(y, n, "y")
+    weak = _principal(weak_dec, config.k_weak, config)
+    strong = _principal(strong_dec, config.k_strong, config)
+    if weak_train is None:
+        delta_train = weak.delta
+    else:
+        train_dec = _decompose(weak_train, "weak_train", config.center)
+        if train_dec.n_features_ != weak_dec.n_features_:
+            raise W2SGError(
+                f"weak_train has {train_dec.n_features_} features but weak_hat has "
+                f"{weak_dec.n_features_}; pass the same weak representation on both samples"
+            )
+        delta_train = _weak_train_delta(train_dec, weak.k)
+    return _metrics_from_decompositions(
+        weak, strong, delta_train, y_arr, beta_weak, beta_strong, config
+    )
+
+
+def _mean_sq(A: FloatArray) -> float:
+    """Mean over examples of the squared Euclidean norm (summed over outputs)."""
+    A2 = A[:, None] if A.ndim == 1 else A
+    return float(np.sum(A2 * A2)) / A2.shape[0]
+
+
+def theory_block(
+    *,
+    weak_train: ArrayLike,
+    weak_hat: ArrayLike,
+    strong_hat: ArrayLike,
+    strong_test: ArrayLike,
+    y_train: ArrayLike,
+    y_hat: ArrayLike,
+    y_test: ArrayLike,
+    beta_weak: float,
+    beta_strong: float,
+    config: KernelConfig | None = None,
+) -> dict[str, Any]:
+    """Ridge-based theory of a weak-to-strong run: exact identities (section 2) and predictions
+    (sections 3–4), as a JSON-able dict.
+
+    Ridge heads on numeric targets (regression values, ±1, one-hot; (n,) or (n, m)): the weak head
+    f_w (β_w) on (``weak_train``, ``y_train``); on D̂ one decomposition of ``strong_hat`` serves
+    f_w2s (labels f_w(X̂)), f_sc (labels ŷ) and the residual head g (labels e = f_w(X̂) − ŷ),
+    all with β_s. Squared errors are summed over outputs and averaged over examples.
+
+    Keys: everything of :func:`representation_metrics` (with ``weak_train``) plus
+
+    - ``measured_gap`` = mean_T ‖g(x)‖² (= mean_T ‖f_w2s − f_sc‖², PredGap);
+    - ``w2s_error``, ``ceiling_error``: test MSE of f_w2s and f_sc; ``w2s_minus_ceiling``;
+    - ``cross_term`` = 2 mean_T (f_w2s − f_sc)·(f_sc − y), so that
+      w2s_minus_ceiling = measured_gap + cross_term exactly;
+    - ``inherited_error`` ‖S_s e‖²/n̂ and ``corrected_error`` ‖(I − S_s)e‖²/n̂, with S_s the
+      in-sample smoother of the strong head (including its intercept);
+    - ``weak_error_hat`` ‖e‖²/n̂; ``gap_ratio`` = predicted_gap / measured_gap (NaN if 0).
+    """
+    config = config or KernelConfig()
+    config.validate()
+    center = config.center
+    train_dec = _decompose(weak_train, "weak_train", center)
+    Wh = check_design(weak_hat, "weak_hat")
+    strong_dec = _decompose(strong_hat, "strong_hat", center)
+    St = check_design(strong_test, "strong_test")
+    n_hat = strong_dec.n_samples_
+    if Wh.shape[0] != n_hat:
+        raise W2SGError(
+            f"weak_hat has {Wh.shape[0]} rows but strong_hat has {n_hat}; both must cover D̂"
+        )
+    if Wh.shape[1] != train_dec.n_features_:
+        raise W2SGError(
+            f"weak_hat has {Wh.shape[1]} features but weak_train has {train_dec.n_features_}"
+        )
+    if St.shape[1] != strong_dec.n_features_:
+        raise W2SGError(
+            f"strong_test has {St.shape[1]} features but strong_hat has {strong_dec.n_features_}"
+        )
+    Ytr = check_targets(y_train, train_dec.n_samples_, "y_train")
+    Yh = check_targets(y_hat, n_hat, "y_hat")
+    Yt = check_targets(y_test, St.shape[0], "y_test")
+    if not Ytr.shape[1:] == Yh.shape[1:] == Yt.shape[1:]:
+        raise W2SGError("y_train, y_hat and y_test must have the same number of outputs")
+
+    theta_w, b_w = train_dec.solve(Ytr, beta_weak)
+    weak_pred_hat = Wh @ theta_w + b_w
+    e = weak_pred_hat - Yh
+
+    def fit_predict(labels: FloatArray) -> FloatArray:
+        theta, b = strong_dec.solve(labels, beta_strong)
+        return np.asarray(St @ theta + b, dtype=np.float64)
+
+    f_w2s = fit_predict(weak_pred_hat)
+    f_sc = fit_predict(Yh)
+    gap_pred = fit_predict(e)
+    inherited = strong_dec.smoother_apply(e, beta_strong)
+
+    weak = _principal(_decompose(Wh, "weak_hat", center), config.k_weak, config)
+    strong = _principal(strong_dec, config.k_strong, config)
+    delta_train = _weak_train_delta(train_dec, weak.k)
+    result = _metrics_from_decompositions(
+        weak, strong, delta_train, Yh, beta_weak, beta_strong, config
+    )
+    out: dict[str, Any] = dict(result.metrics)
+    measured_gap = _mean_sq(gap_pred)
+    w2s_error = _mean_sq(f_w2s - Yt)
+    ceiling_error = _mean_sq(f_sc - Yt)
+    out.update(
+        measured_gap=measured_gap,
+        w2s_error=w2s_error,
+        ceiling_error=ceiling_error,
+        w2s_minus_ceiling=w2s_error - ceiling_error,
+        cross_term=2.0 * float(np.sum(gap_pred * (f_sc - Yt))) / St.shape[0],
+        inherited_error=_mean_sq(inherited),
+        corrected_error=_mean_sq(e - inherited),
+        weak_error_hat=_mean_sq(e),
+        gap_ratio=(
+            float(out["predicted_gap"]) / measured_gap if measured_gap > 0 else float("nan")
+        ),
+    )
+    return out

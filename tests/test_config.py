@@ -1,0 +1,36 @@
+import pytest
+
+from w2sg.config import KernelConfig, RunConfig
+from w2sg.errors import W2SGError
+
+
+def test_round_trip_and_hash_identify_a_config():
+    c = RunConfig(task="regression", head="ridge", fractions=(0.3, 0.3, 0.2, 0.2), seed=4,
+                  kernel=KernelConfig(rule="k", k_weak=3, k_strong=5))
+    back = RunConfig.from_dict(c.to_dict())
+    assert back == c and back.hash() == c.hash()
+    assert RunConfig(seed=5).hash() != RunConfig(seed=6).hash()
+
+
+@pytest.mark.parametrize(
+    "kwargs,pattern",
+    [
+        ({"task": "ranking"}, "unknown task"),
+        ({"loss": "mse"}, "unknown loss"),
+        ({"head": "mlp"}, "unknown head"),
+        ({"task": "regression", "head": "softmax"}, "--head ridge"),
+        ({"fractions": (0.5, 0.5, 0.5)}, "sum to 1"),
+        ({"fractions": (1.0,)}, "3 or 4"),
+        ({"weak_ridge": -1.0}, ">= 0"),
+        ({"kernel": KernelConfig(rule="k", k_weak=2)}, "--k-strong"),
+        ({"kernel": KernelConfig(variance=1.5)}, "--variance"),
+    ],
+)
+def test_invalid_configs_name_the_problem(kwargs, pattern):
+    with pytest.raises(W2SGError, match=pattern):
+        RunConfig(**kwargs).validate()
+
+
+def test_from_dict_refuses_unknown_keys():
+    with pytest.raises(W2SGError, match="unknown run config keys"):
+        RunConfig.from_dict({"tsk": "regression"})
