@@ -15,11 +15,13 @@ import argparse
 import statistics
 import time
 from collections.abc import Callable
+from functools import partial
 from typing import Any
 
 import numpy as np
 import torch
 from sklearn.linear_model import LogisticRegression
+from threadpoolctl import threadpool_limits
 
 from w2sg.heads.softmax import SoftmaxHead, sklearn_C
 
@@ -54,23 +56,25 @@ def main() -> None:
     parser.add_argument("--l2", type=float, default=1e-2)
     parser.add_argument("--tol", type=float, default=1e-9)
     args = parser.parse_args()
+    # The same thread count for both: torch's intra-op pool and numpy's BLAS (used by sklearn).
     torch.set_num_threads(args.threads)
+    threadpool_limits(args.threads)
 
     print(f"n={args.n} l2={args.l2:g} tol={args.tol:g} torch threads={torch.get_num_threads()}")
-    header = f"{'d':>5} {'C':>3} {'ours s':>8} {'sklearn s':>9} {'ratio':>6} {'iters':>9} {'max|dp|':>9}"
+    header = (
+        f"{'d':>5} {'C':>3} {'ours s':>8} {'sklearn s':>9} {'ratio':>6} {'iters':>9} {'max|dp|':>9}"
+    )
     print(header)
     for d in (384, 768):
         for n_classes in (2, 5):
             H, y, H_test = make_data(args.n, d, n_classes, seed=d + n_classes)
             targets = np.eye(n_classes)[y]
             ours_s, ours = median_time(
-                lambda H=H, targets=targets: SoftmaxHead(l2=args.l2, tol=args.tol).fit(H, targets)
+                partial(SoftmaxHead(l2=args.l2, tol=args.tol).fit, H, targets)
             )
             c = sklearn_C(args.l2, args.n, n_classes)
             sk_s, sk = median_time(
-                lambda H=H, y=y, c=c: LogisticRegression(C=c, tol=args.tol, max_iter=10000).fit(
-                    H, y
-                )
+                partial(LogisticRegression(C=c, tol=args.tol, max_iter=10000).fit, H, y)
             )
             diff = np.abs(ours.predict_proba(H_test) - sk.predict_proba(H_test)).max()
             iters = f"{ours.n_iter_}/{int(np.max(sk.n_iter_))}"

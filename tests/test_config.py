@@ -5,8 +5,13 @@ from w2sg.errors import W2SGError
 
 
 def test_round_trip_and_hash_identify_a_config():
-    c = RunConfig(task="regression", head="ridge", fractions=(0.3, 0.3, 0.2, 0.2), seed=4,
-                  kernel=KernelConfig(rule="k", k_weak=3, k_strong=5))
+    c = RunConfig(
+        task="regression",
+        head="ridge",
+        fractions=(0.3, 0.3, 0.2, 0.2),
+        seed=4,
+        kernel=KernelConfig(rule="k", k_weak=3, k_strong=5),
+    )
     back = RunConfig.from_dict(c.to_dict())
     assert back == c and back.hash() == c.hash()
     assert RunConfig(seed=5).hash() != RunConfig(seed=6).hash()

@@ -33,12 +33,18 @@ def test_regression_ridge_matches_independent_sklearn_fits():
     labels_hat = weak_sk.predict(weak[hat])
     w2s_sk = Ridge(alpha=n_hat * 0.05).fit(strong[hat], labels_hat)
     ceil_sk = Ridge(alpha=n_hat * 0.05).fit(strong[hat], y[hat])
-    np.testing.assert_allclose(res.predictions["weak"]["test"], weak_sk.predict(weak[te]), atol=1e-8)
-    np.testing.assert_allclose(res.predictions["w2s"]["test"], w2s_sk.predict(strong[te]), atol=1e-8)
+    np.testing.assert_allclose(
+        res.predictions["weak"]["test"], weak_sk.predict(weak[te]), atol=1e-8
+    )
+    np.testing.assert_allclose(
+        res.predictions["w2s"]["test"], w2s_sk.predict(strong[te]), atol=1e-8
+    )
     np.testing.assert_allclose(
         res.predictions["ceiling"]["test"], ceil_sk.predict(strong[te]), atol=1e-8
     )
-    mse = {m: mean_squared_error(y[te], res.predictions[m]["test"]) for m in ("weak", "w2s", "ceiling")}
+    mse = {
+        m: mean_squared_error(y[te], res.predictions[m]["test"]) for m in ("weak", "w2s", "ceiling")
+    }
     for m, v in mse.items():
         assert res.metrics[m]["mse"] == pytest.approx(v, rel=1e-10)
     expected_pgr = (mse["weak"] - mse["w2s"]) / (mse["weak"] - mse["ceiling"])
@@ -99,7 +105,9 @@ def test_probability_task_scores_kl_from_truth():
     q = np.clip(res.predictions["w2s"]["test"][:, 1], 1e-6, 1 - 1e-6)
     t = p_true[te]
     with np.errstate(divide="ignore", invalid="ignore"):
-        kl = np.where(t > 0, t * np.log(t / q), 0) + np.where(t < 1, (1 - t) * np.log((1 - t) / (1 - q)), 0)
+        kl = np.where(t > 0, t * np.log(t / q), 0) + np.where(
+            t < 1, (1 - t) * np.log((1 - t) / (1 - q)), 0
+        )
     assert res.metrics["w2s"]["kl"] == pytest.approx(kl.mean(), rel=1e-5)
     assert res.metrics["pgr"]["metric"] == "kl"
 
@@ -108,7 +116,11 @@ def test_save_writes_atomic_files_that_reload_without_pickle(tmp_path):
     weak, strong, y, _ = _task(seed=8)
     res = run_pipeline(weak, strong, y, RunConfig())
     out = res.save(tmp_path / "run")
-    assert sorted(p.name for p in out.iterdir()) == ["config.json", "metrics.json", "predictions.npz"]
+    assert sorted(p.name for p in out.iterdir()) == [
+        "config.json",
+        "metrics.json",
+        "predictions.npz",
+    ]
     with np.load(out / "predictions.npz", allow_pickle=False) as z:
         keys = set(z.keys())
         for m in ("weak", "w2s", "ceiling"):

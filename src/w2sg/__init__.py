@@ -1,4 +1,4 @@
-"""w2sg: weak-to-strong generalization — pipeline, representation kernels, bounds, sweeps, reports."""
+"""w2sg: weak-to-strong generalization: pipeline, representation kernels, bounds, sweeps."""
 
 from w2sg.errors import W2SGError
 

@@ -1,7 +1,7 @@
 """Typed, serialisable configuration of one weak-to-strong run.
 
-A run is fully described by its :class:`RunConfig`: the same config (and the same input arrays) gives
-the same numbers. ``RunConfig.to_dict()`` is what every result file records.
+A run is fully described by its :class:`RunConfig`: the same config (and the same input arrays)
+gives the same numbers. ``RunConfig.to_dict()`` is what every result file records.
 """
 
 from __future__ import annotations
@@ -66,9 +66,9 @@ class RunConfig:
 
     Heads: ``ridge`` (closed form; classification uses ±1 / one-hot targets), ``softmax`` (a
     softmax/sigmoid linear head trained with ``loss`` by ``optimizer``), ``convex_kl`` (affine
-    probability head trained by reverse KL, binary only) and ``least_squares`` (linear least squares,
-    optionally in the ball ‖θ‖ ≤ ``radius``). The weak model always uses the same head family as the
-    students, trained on true labels; ``weak_ridge``/``strong_ridge`` are the L2 penalties β_w, β_s.
+    probability head trained by reverse KL, binary only) and ``least_squares`` (linear least
+    squares, optionally in the ball ‖θ‖ ≤ ``radius``). The weak model is trained on true labels
+    (see ``pipeline._fit_head``); ``weak_ridge``/``strong_ridge`` are the L2 penalties β_w, β_s.
     """
 
     task: str = "classification"

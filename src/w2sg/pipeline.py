@@ -18,6 +18,7 @@ import json
 import os
 import platform
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -255,7 +256,7 @@ def atomic_write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)
+            np.savez(fh, **arrays)  # type: ignore[arg-type]
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -321,19 +322,22 @@ def _vs_weak(task: str, weak: np.ndarray, student: np.ndarray, eps: float) -> di
     }
 
 
-def _pgr_block(labels: Labels, idx: np.ndarray, preds: dict[str, np.ndarray], config: RunConfig):
+def _pgr_block(
+    labels: Labels, idx: np.ndarray, preds: dict[str, np.ndarray], config: RunConfig
+) -> dict[str, Any]:
     """PGR on test from the headline metric, with its paired-bootstrap interval."""
     y = labels.values[idx]
-    if labels.task == "classification":
-        metric, higher, name = M.accuracy, True, "accuracy"
-    elif labels.task == "regression":
-        metric, higher, name = M.mse, False, "mse"
-    else:
 
-        def metric(truth: np.ndarray, proba: np.ndarray) -> float:
-            return M.mean_kl(np.column_stack([1 - truth, truth]), proba, eps=config.eps)
+    def kl_from_truth(truth: np.ndarray, proba: np.ndarray) -> float:
+        return M.mean_kl(np.column_stack([1 - truth, truth]), proba, eps=config.eps)
 
-        higher, name = False, "kl"
+    # accuracy and mse are passed as themselves: pgr_bootstrap has fast paths for them.
+    choice: dict[str, tuple[Callable[..., float], bool, str]] = {
+        "classification": (M.accuracy, True, "accuracy"),
+        "regression": (M.mse, False, "mse"),
+        "probability": (kl_from_truth, False, "kl"),
+    }
+    metric, higher, name = choice[labels.task]
     res = M.pgr_bootstrap(
         metric,
         y,
@@ -461,7 +465,9 @@ def run_pipeline(
 
     # 4-5. The w2s student on weak labels and the strong ceiling on the truth, same head.
     w2s_fit = _fit_head(strong[hat], w2s_targets, config, role="w2s", seed=config.seed + 1)
-    ceil_fit = _fit_head(strong[hat], lab.targets(hat), config, role="ceiling", seed=config.seed + 2)
+    ceil_fit = _fit_head(
+        strong[hat], lab.targets(hat), config, role="ceiling", seed=config.seed + 2
+    )
     preds: dict[str, dict[str, np.ndarray]] = {
         "weak": weak_out,
         "w2s": {name: w2s_fit(strong[idx]) for name, idx in eval_splits.items()},
@@ -506,7 +512,9 @@ def run_pipeline(
                 "on the same representations and numeric targets, following [X]"
             )
     elif config.theory:
-        notes.append("no theory block: the weak model was given as predictions, not a representation")
+        notes.append(
+            "no theory block: the weak model was given as predictions, not a representation"
+        )
 
     bounds = None
     if config.bounds and config.task != "regression":

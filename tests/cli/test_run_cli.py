@@ -23,9 +23,22 @@ def arrays(tmp_path):
 
 def test_run_json_has_the_documented_shape(arrays, capsys):
     out = arrays / "run"
-    code = main(["run", "--weak", str(arrays / "W.npy"), "--strong", str(arrays / "S.npy"),
-                 "--labels", str(arrays / "y.npy"), "--out", str(out), "--json",
-                 "--bootstrap", "200"])
+    code = main(
+        [
+            "run",
+            "--weak",
+            str(arrays / "W.npy"),
+            "--strong",
+            str(arrays / "S.npy"),
+            "--labels",
+            str(arrays / "y.npy"),
+            "--out",
+            str(out),
+            "--json",
+            "--bootstrap",
+            "200",
+        ]
+    )
     assert code == 0
     rec = json.loads(capsys.readouterr().out)
     for m in ("weak", "w2s", "ceiling"):
@@ -33,16 +46,30 @@ def test_run_json_has_the_documented_shape(arrays, capsys):
     assert set(rec["pgr"]) >= {"value", "ci_low", "ci_high"}
     assert rec["n"] == {"weak_train": 120, "w2s_train": 120, "test": 60}
     expected = (rec["w2s"]["accuracy"] - rec["weak"]["accuracy"]) / (
-        rec["ceiling"]["accuracy"] - rec["weak"]["accuracy"])
+        rec["ceiling"]["accuracy"] - rec["weak"]["accuracy"]
+    )
     assert rec["pgr"]["value"] == pytest.approx(expected)
     assert {"config.json", "metrics.json", "predictions.npz"} <= {p.name for p in out.iterdir()}
     assert "theory" in rec and "bounds" in rec
 
 
 def test_run_regression_json_reports_mse(arrays, capsys):
-    code = main(["run", "--weak", str(arrays / "W.npy"), "--strong", str(arrays / "S.npy"),
-                 "--labels", str(arrays / "yr.npy"), "--task", "regression", "--head", "ridge",
-                 "--json"])
+    code = main(
+        [
+            "run",
+            "--weak",
+            str(arrays / "W.npy"),
+            "--strong",
+            str(arrays / "S.npy"),
+            "--labels",
+            str(arrays / "yr.npy"),
+            "--task",
+            "regression",
+            "--head",
+            "ridge",
+            "--json",
+        ]
+    )
     assert code == 0
     rec = json.loads(capsys.readouterr().out)
     assert all("mse" in rec[m] for m in ("weak", "w2s", "ceiling"))
@@ -93,9 +120,21 @@ def test_bad_input_gives_one_line_and_exit_2(arrays, capsys, case, pattern):
 
 def test_real_process_prints_no_traceback(arrays):
     proc = subprocess.run(
-        [sys.executable, "-m", "w2sg", "run", "--weak", str(arrays / "missing.npy"),
-         "--strong", str(arrays / "S.npy"), "--labels", str(arrays / "y.npy")],
-        capture_output=True, text=True, check=False,
+        [
+            sys.executable,
+            "-m",
+            "w2sg",
+            "run",
+            "--weak",
+            str(arrays / "missing.npy"),
+            "--strong",
+            str(arrays / "S.npy"),
+            "--labels",
+            str(arrays / "y.npy"),
+        ],
+        capture_output=True,
+        text=True,
+        check=False,
     )
     assert proc.returncode == 2
     assert "Traceback" not in proc.stderr

@@ -64,7 +64,9 @@ def _finite_diff(f, z: np.ndarray, h: float = 1e-6) -> np.ndarray:
     return grad
 
 
-def _autograd(name: str, z: np.ndarray, t: np.ndarray, state: StepState) -> tuple[float, np.ndarray]:
+def _autograd(
+    name: str, z: np.ndarray, t: np.ndarray, state: StepState
+) -> tuple[float, np.ndarray]:
     zt = torch.tensor(z, dtype=torch.float64, requires_grad=True)
     value = get_loss(name)(zt, torch.tensor(t, dtype=torch.float64), state)
     value.backward()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -66,20 +67,19 @@ def test_matches_sklearn_logistic_regression(n: int, d: int, n_classes: int, l2:
     assert np.abs(head.predict_proba(H_test) - ref.predict_proba(H_test)).max() < 1e-4
     assert np.abs(head.predict_proba(H) - ref.predict_proba(H)).max() < 1e-4
 
-    # The parameter mapping of the module docstring, not only the predictions.
+    # The parameter mapping of the module docstring, not only the predictions. Logits are looser:
+    # both solvers stop with gradients near 1e-8, and d > n is ill-conditioned.
     logits = head.decision_function(H_test)
     if n_classes == 2:
-        np.testing.assert_allclose(head.coef_[:, 1] - head.coef_[:, 0], ref.coef_[0], atol=1e-4)
+        np.testing.assert_allclose(head.coef_[:, 1] - head.coef_[:, 0], ref.coef_[0], atol=1e-3)
         np.testing.assert_allclose(
-            logits[:, 1] - logits[:, 0], ref.decision_function(H_test), rtol=1e-4, atol=1e-4
+            logits[:, 1] - logits[:, 0], ref.decision_function(H_test), atol=1e-3
         )
     else:
-        np.testing.assert_allclose(head.coef_, ref.coef_.T, atol=1e-4)
+        np.testing.assert_allclose(head.coef_, ref.coef_.T, atol=1e-3)
         ours = logits - logits.mean(axis=1, keepdims=True)
         theirs = ref.decision_function(H_test)
-        np.testing.assert_allclose(
-            ours, theirs - theirs.mean(axis=1, keepdims=True), rtol=1e-4, atol=1e-4
-        )
+        np.testing.assert_allclose(ours, theirs - theirs.mean(axis=1, keepdims=True), atol=1e-3)
 
 
 def test_binary_mapping_is_not_the_multiclass_one() -> None:
@@ -150,7 +150,7 @@ def test_center_does_not_change_predictions() -> None:
 def test_deterministic_fits(loss: str, optimizer: str) -> None:
     H, y = _data(150, 8, 2, seed=13)
     T = np.eye(2)[y] * 0.8 + 0.1
-    kwargs = {"loss": loss, "optimizer": optimizer, "epochs": 3, "batch_size": 32}
+    kwargs: dict[str, Any] = {"loss": loss, "optimizer": optimizer, "epochs": 3, "batch_size": 32}
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # logconf may stop at max_iter
         a = SoftmaxHead(**kwargs).fit(H, T)

@@ -27,14 +27,23 @@ def parse_fractions(text: str) -> tuple[float, ...]:
 def add_array_arguments(parser: argparse.ArgumentParser) -> None:
     """``--weak/--strong/--labels`` (files) or ``--dataset`` with model names."""
     g = parser.add_argument_group("inputs")
-    g.add_argument("--weak", help="weak representation file (.npy/.npz/.parquet/.csv), or a model "
-                   "name with --dataset (NAME or NAME@LAYER)")
+    g.add_argument(
+        "--weak",
+        help="weak representation file (.npy/.npz/.parquet/.csv), or a model "
+        "name with --dataset (NAME or NAME@LAYER)",
+    )
     g.add_argument("--strong", help="strong representation file, or a model name with --dataset")
     g.add_argument("--labels", help="labels file, rows aligned with --weak and --strong")
-    g.add_argument("--weak-predictions", help="the weak model as its predictions for every row "
-                   "(a labeller): (n, C) probabilities or (n,) values; replaces --weak")
-    g.add_argument("--dataset", help="a registered dataset (see `w2sg datasets`); --weak and "
-                   "--strong are then model names (see `w2sg models`)")
+    g.add_argument(
+        "--weak-predictions",
+        help="the weak model as its predictions for every row "
+        "(a labeller): (n, C) probabilities or (n,) values; replaces --weak",
+    )
+    g.add_argument(
+        "--dataset",
+        help="a registered dataset (see `w2sg datasets`); --weak and "
+        "--strong are then model names (see `w2sg models`)",
+    )
     g.add_argument("--limit", type=int, help="with --dataset: use at most this many examples")
 
 
@@ -46,11 +55,21 @@ def add_run_config_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--head", choices=HEADS, default=d.head)
     g.add_argument("--loss", default=d.loss, help=f"student loss: {', '.join(LOSSES)}")
     g.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer)
-    g.add_argument("--weak-ridge", type=float, default=d.weak_ridge, help="β_w, L2 of the weak head")
-    g.add_argument("--strong-ridge", type=float, default=d.strong_ridge,
-                   help="β_s, L2 of the w2s and ceiling heads")
-    g.add_argument("--fractions", type=parse_fractions, default=d.fractions,
-                   help="weak_train,w2s_train,test[,val] (default 0.4,0.4,0.2)")
+    g.add_argument(
+        "--weak-ridge", type=float, default=d.weak_ridge, help="β_w, L2 of the weak head"
+    )
+    g.add_argument(
+        "--strong-ridge",
+        type=float,
+        default=d.strong_ridge,
+        help="β_s, L2 of the w2s and ceiling heads",
+    )
+    g.add_argument(
+        "--fractions",
+        type=parse_fractions,
+        default=d.fractions,
+        help="weak_train,w2s_train,test[,val] (default 0.4,0.4,0.2)",
+    )
     g.add_argument("--seed", type=int, default=d.seed)
     g.add_argument("--epochs", type=int, default=d.epochs, help="Adam epochs (--optimizer adam)")
     g.add_argument("--lr", type=float, default=d.lr)
@@ -128,8 +147,12 @@ def load_inputs(
             "give --weak W.npy (or --weak-predictions P.npy), --strong S.npy and --labels y.npy, "
             "or --dataset NAME with model names"
         )
-    files = {"weak": args.weak, "strong": args.strong, "labels": args.labels,
-             "weak_predictions": args.weak_predictions}
+    files = {
+        "weak": args.weak,
+        "strong": args.strong,
+        "labels": args.labels,
+        "weak_predictions": args.weak_predictions,
+    }
     loaded = {k: load_array(v, f"--{k.replace('_', '-')}") if v else None for k, v in files.items()}
     strong, labels = loaded["strong"], loaded["labels"]
     assert strong is not None and labels is not None
@@ -165,9 +188,7 @@ def _load_dataset_inputs(args: argparse.Namespace):
     weak_name, weak_layer = _split_model(args.weak)
     strong_name, strong_layer = _split_model(args.strong)
     ids, weak = representations_for(args.dataset, weak_name, layer=weak_layer, limit=args.limit)
-    _, strong = representations_for(
-        args.dataset, strong_name, layer=strong_layer, limit=args.limit
-    )
+    _, strong = representations_for(args.dataset, strong_name, layer=strong_layer, limit=args.limit)
     prov = {
         "dataset": args.dataset,
         "weak_model": args.weak,
@@ -295,8 +316,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return 0
     print(title)
     print(format_summary(record))
-    print(f"\nwrote {out}/ (config.json, metrics.json, predictions.npz) in "
-          f"{time.perf_counter() - start:.1f} s")
+    print(
+        f"\nwrote {out}/ (config.json, metrics.json, predictions.npz) in "
+        f"{time.perf_counter() - start:.1f} s"
+    )
     return 0
 
 
@@ -316,7 +339,10 @@ def register(subparsers: Any) -> None:
     demo = subparsers.add_parser("demo", help="run the main job on the embedded defaults")
     demo.add_argument("--out", default="runs/demo", help="run folder (default runs/demo)")
     demo.add_argument("--seed", type=int, default=0)
-    demo.add_argument("--synthetic", action="store_true",
-                      help="run on the synthetic model of THEORY.md §4 instead of real data")
+    demo.add_argument(
+        "--synthetic",
+        action="store_true",
+        help="run on the synthetic model of THEORY.md §4 instead of real data",
+    )
     demo.add_argument("--json", action="store_true", help="print one JSON object")
     demo.set_defaults(func=cmd_demo)

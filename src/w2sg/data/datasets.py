@@ -311,7 +311,9 @@ _BASE = "scripts/install_assets.sh base"
 _FULL = "scripts/install_assets.sh full"
 _CHEM = "chemicals/Environment"
 _IDS = "chemicals/Identifiers"
-_BIGBENCH_HOW = "pip download --no-deps --no-binary :all: bigbench==1.0.0; set W2SG_BIGBENCH_ARCHIVE"
+_BIGBENCH_HOW = (
+    "pip download --no-deps --no-binary :all: bigbench==1.0.0; set W2SG_BIGBENCH_ARCHIVE"
+)
 
 REGISTRY: dict[str, DatasetSpec] = {
     spec.name: spec

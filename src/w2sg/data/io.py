@@ -55,12 +55,16 @@ def load_array(spec: str, what: str) -> np.ndarray:
             frame = pd.read_parquet(path) if suffix == ".parquet" else pd.read_csv(path)
             arr = frame.to_numpy()
         else:
-            raise W2SGError(f"{what}: unsupported file type {suffix!r}; use .npy, .npz, .parquet or .csv")
+            raise W2SGError(
+                f"{what}: unsupported file type {suffix!r}; use .npy, .npz, .parquet or .csv"
+            )
     except ValueError as exc:
         raise W2SGError(f"{what}: cannot read {path_text} as a numeric array ({exc})") from None
     if arr.dtype.kind not in "biuf":
         raise W2SGError(f"{what}: {path_text} holds {arr.dtype} values; numeric values are needed")
     if arr.dtype.kind == "f" and not np.isfinite(arr).all():
         bad = int((~np.isfinite(arr)).sum())
-        raise W2SGError(f"{what}: {path_text} contains {bad} NaN or inf values; remove or impute them")
+        raise W2SGError(
+            f"{what}: {path_text} contains {bad} NaN or inf values; remove or impute them"
+        )
     return arr

@@ -1,9 +1,9 @@
 """Seeded, stratified, leak-free splits into weak_train (D̃), w2s_train (D̂), test and val.
 
-Every example has a content-hash id. Splits are assigned per *distinct id*, so two rows with the same
-content always land in the same split: overlapping splits are impossible by construction, and
-:func:`make_splits` checks it again before returning. The assignment depends only on the set of ids,
-their labels, the fractions and the seed, not on the order of the rows.
+Every example has a content-hash id. Splits are assigned per *distinct id*, so two rows with the
+same content always land in the same split: overlapping splits are impossible by construction, and
+:func:`make_splits` checks it again before returning. The assignment depends only on the set of
+ids, their labels, the fractions and the seed, not on the order of the rows.
 """
 
 from __future__ import annotations
@@ -20,10 +20,10 @@ SPLIT_NAMES: tuple[str, ...] = ("weak_train", "w2s_train", "test", "val")
 
 
 def content_ids(*arrays: np.ndarray) -> np.ndarray:
-    """Per-row SHA-256 (hex, first 16 bytes) of the bytes of each row of every array, concatenated.
+    """Per-row SHA-256 (hex, first 16 bytes) of the bytes of each row of every array.
 
-    Rows of all arrays must align. Arrays are hashed in float64 / int64 canonical form so that the id
-    does not depend on the dtype the user saved.
+    Rows of all arrays must align. Arrays are hashed in float64 / int64 canonical form so that the
+    id does not depend on the dtype the user saved.
     """
     n = len(arrays[0])
     canon = []
@@ -80,9 +80,9 @@ def make_splits(
 ) -> Splits:
     """Split rows into weak_train, w2s_train, test (and val when four fractions are given).
 
-    Distinct ids are sorted, then shuffled with ``numpy.random.default_rng(seed)``; with ``stratify``
-    (class labels) every split keeps each class's share to within one example. Split sizes follow the
-    fractions by largest remainder over the distinct ids.
+    Distinct ids are sorted, then shuffled with ``numpy.random.default_rng(seed)``; with
+    ``stratify`` (class labels) every split keeps each class's share to within one example. Split
+    sizes follow the fractions by largest remainder over the distinct ids.
     """
     ids = np.asarray(ids).astype(str)
     frac = np.asarray(fractions, dtype=float)

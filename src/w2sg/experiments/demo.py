@@ -2,11 +2,14 @@
 
 By default a real task: Rotten Tomatoes sentiment (4,000 snippets), weak = the 64-d static token
 model ``static-64``, strong = ``minilm-l6`` (all-MiniLM-L6-v2), softmax heads, soft weak labels.
-Both encoders ship inside PyPI packages, so the demo runs offline; embeddings are cached, so a second
-run skips extraction. ``synthetic=True`` runs the synthetic model of THEORY.md section 4 instead.
+Both encoders ship inside PyPI packages, so the demo runs offline; embeddings are cached, so a
+second run skips extraction. ``synthetic=True`` runs the synthetic model of THEORY.md section 4
+instead.
 """
 
 from __future__ import annotations
+
+import numpy as np
 
 from w2sg.config import KernelConfig, RunConfig
 from w2sg.pipeline import RunResult, run_pipeline
@@ -29,7 +32,9 @@ def run_demo(seed: int = 0, synthetic: bool = False) -> tuple[RunResult, str]:
     _, strong = representations_for(DEMO_DATASET, DEMO_STRONG, limit=DEMO_LIMIT, seed=0)
     config = RunConfig(task="classification", head="softmax", loss="xent", seed=seed)
     provenance = {"dataset": DEMO_DATASET, "weak_model": DEMO_WEAK, "strong_model": DEMO_STRONG}
-    result = run_pipeline(weak, strong, data.labels, config, ids=ids, provenance=provenance)
+    result = run_pipeline(
+        weak, strong, data.labels, config, ids=np.asarray(ids), provenance=provenance
+    )
     title = (
         f"w2sg demo: {DEMO_DATASET} ({len(ids)} snippets), weak = {DEMO_WEAK} "
         f"(d={weak.shape[1]}), strong = {DEMO_STRONG} (d={strong.shape[1]}), softmax heads, "

@@ -83,12 +83,16 @@ def inputs_of(spec: RunSpec) -> dict[str, tuple[DataUnit, str]]:
         }
     labels = DataUnit("labels", spec.dataset, limit=spec.limit, seed=spec.data_seed)
 
-    def rep(model: ModelRef) -> DataUnit:
-        return DataUnit("repr", spec.dataset, limit=spec.limit, seed=spec.data_seed, model=model)
+    def rep(ref: ModelRef) -> tuple[DataUnit, str]:
+        # One unit per (dataset, model, pooling); its layers are arrays of the unit, so a model
+        # whose several layers are used runs once over the dataset (see _prepare_dataset).
+        model = ModelRef(ref.model, None, ref.pooling)
+        unit = DataUnit("repr", spec.dataset, limit=spec.limit, seed=spec.data_seed, model=model)
+        return unit, "X" if ref.layer is None else f"X@{ref.layer}"
 
     return {
-        "weak": (rep(spec.weak), "X"),
-        "strong": (rep(spec.strong), "X"),
+        "weak": rep(spec.weak),
+        "strong": rep(spec.strong),
         "labels": (labels, "labels"),
         "ids": (labels, "ids"),
     }
@@ -108,7 +112,7 @@ def plan_units(specs: list[RunSpec]) -> dict[str, tuple[DataUnit, list[str]]]:
 
 def prepare(unit: DataUnit, names: list[str]) -> list[np.ndarray]:
     """Compute the arrays ``names`` of ``unit`` (in that order)."""
-    arrays = _prepare_synthetic(unit) if unit.kind == SYNTHETIC else _prepare_dataset(unit)
+    arrays = _prepare_synthetic(unit) if unit.kind == SYNTHETIC else _prepare_dataset(unit, names)
     missing = [n for n in names if n not in arrays]
     if missing:
         raise W2SGError(f"{unit.label} has no {', '.join(missing)}; check the sweep's model names")
@@ -216,26 +220,55 @@ def _prepare_synthetic(unit: DataUnit) -> dict[str, np.ndarray]:
     return arrays
 
 
-def _prepare_dataset(unit: DataUnit) -> dict[str, np.ndarray]:
+def _prepare_dataset(unit: DataUnit, names: list[str]) -> dict[str, np.ndarray]:
+    """Labels and ids of a dataset, or the requested layers (``X``, ``X@<layer>``) of one model.
+
+    Two or more intermediate layers of a transformer are extracted in one pass (``layer="all"``)
+    and sliced; the default (``X``) and the last layer keep the model's own pooling.
+    """
     from w2sg.data.datasets import load_dataset
 
     if unit.kind == "labels":
         ds = load_dataset(unit.dataset, limit=unit.limit, seed=unit.seed)
         return {"labels": np.asarray(ds.labels), "ids": np.asarray(ds.ids).astype(str)}
     from w2sg.represent import representations_for
+    from w2sg.represent.models import get_spec
 
     assert unit.model is not None
-    layer = -1 if unit.model.layer is None else unit.model.layer
-    ids, X = representations_for(
-        unit.dataset,
-        unit.model.model,
-        layer,
-        unit.model.pooling,
-        unit.limit,
-        seed=unit.seed,
-        progress=False,
-    )
-    return {"X": np.asarray(X), "ids": np.asarray(ids).astype(str)}
+    model, pooling = unit.model.model, unit.model.pooling
+    n_layers = get_spec(model).layers
+
+    def extract(layer: int | str) -> np.ndarray:
+        _, X = representations_for(
+            unit.dataset, model, layer, pooling, unit.limit, seed=unit.seed, progress=False
+        )
+        return np.asarray(X)
+
+    layers = {name: _layer_of(name) for name in names}
+    inner = [
+        name
+        for name, layer in layers.items()
+        if n_layers is not None and isinstance(layer, int) and layer % (n_layers + 1) < n_layers
+    ]
+    arrays: dict[str, np.ndarray] = {}
+    if len(inner) >= 2:
+        stacked = extract("all")
+        for name in inner:
+            layer = layers[name]
+            assert isinstance(layer, int)
+            arrays[name] = np.ascontiguousarray(stacked[layer])
+    for name, layer in layers.items():
+        if name not in arrays:
+            arrays[name] = extract(-1 if layer is None else layer)
+    return arrays
+
+
+def _layer_of(name: str) -> int | str | None:
+    """``X`` → None, ``X@3`` → 3, ``X@name`` → ``"name"``."""
+    _, at, text = name.partition("@")
+    if not at:
+        return None
+    return int(text) if text.lstrip("-").isdigit() else text
 
 
 def describe_task(task: TaskSpec) -> tuple[tuple[str, str] | None, str | None]:

@@ -54,7 +54,9 @@ def sklearn_C(l2: float, n: int, n_classes: int) -> float:
     and c = 1 / (n · l2) for three or more (multinomial with a full W); see the module docstring.
     """
     if l2 <= 0 or n < 1 or n_classes < 2:
-        raise W2SGError(f"sklearn_C needs l2 > 0, n >= 1 and n_classes >= 2; got {l2}, {n}, {n_classes}")
+        raise W2SGError(
+            f"sklearn_C needs l2 > 0, n >= 1 and n_classes >= 2; got {l2}, {n}, {n_classes}"
+        )
     return (2.0 if n_classes == 2 else 1.0) / (n * l2)
 
 
@@ -153,10 +155,12 @@ class SoftmaxHead:
     def _check_targets(targets: ArrayLike, n: int) -> NDArray[np.float64]:
         t = _as_float_matrix(targets, "targets")
         if t.shape[0] != n:
-            raise W2SGError(f"targets has {t.shape[0]} rows but H has {n}; pass one row per example")
+            raise W2SGError(
+                f"targets has {t.shape[0]} rows but H has {n}; pass one row per example"
+            )
         if t.shape[1] < 2:
             raise W2SGError(
-                f"targets must be (n, C) probabilities with C >= 2 (binary: C = 2); got shape {t.shape}"
+                f"targets must be (n, C) probabilities with C >= 2 columns; got shape {t.shape}"
             )
         if (t < 0).any():
             raise W2SGError("targets contains negative entries; pass probabilities in [0, 1]")
@@ -205,7 +209,12 @@ class SoftmaxHead:
         return self
 
     def _objective(
-        self, x: torch.Tensor, y: torch.Tensor, theta: torch.Tensor, loss_fn: LossFn, state: StepState
+        self,
+        x: torch.Tensor,
+        y: torch.Tensor,
+        theta: torch.Tensor,
+        loss_fn: LossFn,
+        state: StepState,
     ) -> torch.Tensor:
         weights = theta[:-1]
         return loss_fn(x @ theta, y, state) + 0.5 * self.l2 * (weights * weights).sum()

@@ -56,11 +56,10 @@ def _atomic_path(final: Path, suffix: str) -> Iterator[Path]:
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` through a temporary file and :func:`os.replace`."""
-    with _atomic_path(path, ".tmp") as tmp:
-        with tmp.open("wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+    with _atomic_path(path, ".tmp") as tmp, tmp.open("wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def atomic_write_json(path: Path, obj: Any) -> None:
@@ -69,11 +68,10 @@ def atomic_write_json(path: Path, obj: Any) -> None:
 
 def atomic_save_npy(path: Path, array: np.ndarray) -> None:
     """``np.save`` to a temporary file, fsync, then :func:`os.replace` (never pickles)."""
-    with _atomic_path(path, ".npy") as tmp:
-        with tmp.open("wb") as handle:
-            np.save(handle, np.ascontiguousarray(array), allow_pickle=False)
-            handle.flush()
-            os.fsync(handle.fileno())
+    with _atomic_path(path, ".npy") as tmp, tmp.open("wb") as handle:
+        np.save(handle, np.ascontiguousarray(array), allow_pickle=False)
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def hash_inputs(inputs: Sequence[str]) -> str:
@@ -117,9 +115,7 @@ def _read_json(path: Path) -> dict[str, Any]:
     return data if isinstance(data, dict) else {}
 
 
-def cache_key(
-    model_identity: str, layer: int | str, pooling: str | None, inputs_hash: str
-) -> str:
+def cache_key(model_identity: str, layer: int | str, pooling: str | None, inputs_hash: str) -> str:
     """SHA-256 of (model identity, layer, pooling, inputs hash): the name of a cache entry."""
     text = json.dumps(
         {"model": model_identity, "layer": layer, "pooling": pooling, "inputs": inputs_hash},
@@ -164,13 +160,11 @@ class EmbeddingCache:
             return None
 
     def put(self, key: str, array: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
-        """Store ``array`` with ``meta`` (array first, metadata last) and return it memory-mapped."""
+        """Store ``array`` with ``meta`` (array first, metadata last); return it memory-mapped."""
         npy, meta_path = self._paths(key)
         atomic_save_npy(npy, array)
         record = dict(meta)
-        record.update(
-            key=key, shape=list(array.shape), dtype=str(array.dtype), created=time.time()
-        )
+        record.update(key=key, shape=list(array.shape), dtype=str(array.dtype), created=time.time())
         atomic_write_json(meta_path, record)
         loaded = self.get(key)
         assert loaded is not None

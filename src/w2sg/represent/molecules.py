@@ -175,7 +175,8 @@ def featurize(
     mols, invalid = parse_smiles(smiles)
     if invalid:
         raise W2SGError(
-            f"{describe_invalid(invalid)}: fix or remove them (dataset loaders drop and report them)"
+            f"{describe_invalid(invalid)}: fix or remove them "
+            "(the dataset loaders leave them out and report them)"
         )
     blocks: list[np.ndarray] = []
     logger = _quiet_rdkit()
