@@ -2,7 +2,9 @@
 
 For each shape, both fit every β of a path on m label vectors and predict a test set.
 scikit-learn refits per β (``Ridge(alpha=n * beta)``, its default ``solver="auto"``, multi-output
-in one fit); w2sg decomposes the design matrix once and solves per β. A single-β fit is also timed.
+in one fit); w2sg decomposes the design matrix once and solves per β. A single-β fit is also
+timed with both solvers of ``RidgeHead`` (``eigh``: the reusable decomposition; ``cholesky``: the
+default for β > 0).
 
     PYTHONPATH=src .venv/bin/python benchmarks/bench_ridge.py
 """
@@ -44,6 +46,17 @@ def _sklearn_path(H: np.ndarray, Y: np.ndarray, Ht: np.ndarray) -> list[np.ndarr
     return [Ridge(alpha=n * beta).fit(H, Y).predict(Ht) for beta in BETAS]
 
 
+def _single_fit(
+    H: np.ndarray, Y: np.ndarray, Ht: np.ndarray, solver: str, beta: float = 1e-2
+) -> tuple[float, float, float]:
+    t0 = time.perf_counter()
+    ours = RidgeHead(beta=beta, solver=solver).fit(H, Y)
+    t1 = time.perf_counter()
+    ref = Ridge(alpha=H.shape[0] * beta).fit(H, Y)
+    t2 = time.perf_counter()
+    return t1 - t0, t2 - t1, float(np.max(np.abs(ours.predict(Ht) - ref.predict(Ht))))
+
+
 def _timed(fn, *args):  # type: ignore[no-untyped-def]
     t0 = time.perf_counter()
     out = fn(*args)
@@ -53,7 +66,7 @@ def _timed(fn, *args):  # type: ignore[no-untyped-def]
 def main() -> None:
     print(f"betas={BETAS}, {N_LABELS} label vectors, {N_TEST} test rows; one run each")
     header = (
-        f"{'n':>6} {'d':>6} {'case':>12} {'w2sg s':>8} {'sklearn s':>9} {'speed-up':>8} "
+        f"{'n':>6} {'d':>6} {'case':>14} {'w2sg s':>8} {'sklearn s':>9} {'speed-up':>8} "
         f"{'max|Δpred|':>11} {'max|pred|':>9}"
     )
     print(header)
@@ -64,17 +77,15 @@ def main() -> None:
         diff = max(float(np.max(np.abs(a - b))) for a, b in zip(p_ours, p_sk, strict=True))
         scale = max(float(np.max(np.abs(b))) for b in p_sk)
         print(
-            f"{n:>6} {d:>6} {'beta path':>12} {t_ours:8.3f} {t_sk:9.3f} {t_sk / t_ours:8.2f} "
+            f"{n:>6} {d:>6} {'beta path':>14} {t_ours:8.3f} {t_sk:9.3f} {t_sk / t_ours:8.2f} "
             f"{diff:11.2e} {scale:9.2f}"
         )
-        beta = 1e-2
-        t_ours1, h = _timed(lambda: RidgeHead(beta=beta).fit(H, Y))
-        t_sk1, r = _timed(lambda: Ridge(alpha=n * beta).fit(H, Y))
-        diff1 = float(np.max(np.abs(h.predict(Ht) - r.predict(Ht))))
-        print(
-            f"{n:>6} {d:>6} {'single beta':>12} {t_ours1:8.3f} {t_sk1:9.3f} "
-            f"{t_sk1 / t_ours1:8.2f} {diff1:11.2e} {'':>9}"
-        )
+        for solver in ("eigh", "cholesky"):
+            t_ours1, t_sk1, diff1 = _single_fit(H, Y, Ht, solver)
+            print(
+                f"{n:>6} {d:>6} {'1 beta ' + solver:>14} {t_ours1:8.3f} {t_sk1:9.3f} "
+                f"{t_sk1 / t_ours1:8.2f} {diff1:11.2e}"
+            )
 
 
 if __name__ == "__main__":

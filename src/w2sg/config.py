@@ -74,8 +74,8 @@ class RunConfig:
     task: str = "classification"
     head: str = "softmax"
     loss: str = "xent"
-    weak_ridge: float = 1e-2
-    strong_ridge: float = 1e-2
+    weak_ridge: float = 1e-3
+    strong_ridge: float = 1e-3
     fractions: tuple[float, ...] = (0.4, 0.4, 0.2)
     seed: int = 0
     optimizer: str = "lbfgs"

@@ -2,14 +2,16 @@
 
 They let the executor and store tests run in well under a second per run, and fail or sleep on
 demand: a weak model named ``bad`` raises inside the run, a dataset parameter ``sleep`` makes each
-run sleep that many seconds, a weak model named ``broken-input`` fails while its inputs are
-prepared.
+run sleep that many seconds, a task named ``broken`` fails while its inputs are prepared, and a
+``log`` parameter names a folder where every preparation leaves one file.
 """
 
 from __future__ import annotations
 
 import hashlib
+import os
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -26,10 +28,13 @@ def _rng(*parts: object) -> np.random.Generator:
 
 
 def fake_prepare(unit: DataUnit, names: list[str]) -> list[np.ndarray]:
+    if unit.params.get("task") == "broken":
+        raise RuntimeError("cannot load this task")
+    log = unit.params.get("log")
+    if log:  # one file per call, to count how often each unit is prepared
+        Path(log, f"{unit.key}-{os.getpid()}-{time.time_ns()}").touch()
     out: list[np.ndarray] = []
     for name in names:
-        if "broken-input" in name:
-            raise RuntimeError("cannot load broken-input")
         rng = _rng(unit.key, name)
         if name == "labels":
             out.append(rng.integers(0, 2, N))
@@ -65,3 +70,49 @@ def fake_run(
         },
         "bounds": None,
     }
+
+
+def make_specs(
+    weak: list[str],
+    seeds: list[int],
+    sleep: float = 0.0,
+    tasks: tuple[str, ...] = ("t1",),
+    log: str | None = None,
+) -> list[RunSpec]:
+    """Runs of a synthetic-looking sweep for the fakes (never validated against the generator)."""
+    from w2sg.config import RunConfig
+    from w2sg.experiments.sweep import ModelRef
+
+    params: dict[str, Any] = {"sleep": sleep} if sleep else {}
+    if log:
+        params["log"] = log
+    return [
+        RunSpec(
+            task_name=task,
+            dataset="synthetic",
+            params={**params, "task": task},
+            limit=None,
+            data_seed=seed,
+            weak=ModelRef(w),
+            strong=ModelRef("strong"),
+            config=RunConfig(seed=seed, n_bootstrap=10),
+            head_label="softmax/xent",
+        )
+        for task in tasks
+        for w in weak
+        for seed in seeds
+    ]
+
+
+def sweep_main(db: str, n_weak: int, sleep: float) -> None:
+    """Entry point of the kill test's subprocess: a slow local sweep over 2 workers."""
+    from w2sg.experiments.executors import run_sweep
+
+    specs = make_specs([f"w{i}" for i in range(n_weak)], [0, 1], sleep=sleep)
+    run_sweep(specs, db, workers=2, run_fn=fake_run, prepare_fn=fake_prepare, progress=False)
+
+
+if __name__ == "__main__":
+    import sys
+
+    sweep_main(sys.argv[1], int(sys.argv[2]), float(sys.argv[3]))

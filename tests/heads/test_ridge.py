@@ -19,11 +19,15 @@ def _data(n: int, d: int, m: int | None, seed: int = 0) -> tuple[np.ndarray, np.
 
 @pytest.mark.parametrize("n,d", [(80, 10), (60, 60), (30, 90), (200, 5)])
 @pytest.mark.parametrize("m", [None, 3])
-@pytest.mark.parametrize("beta", [1e-3, 0.1, 2.0])
+@pytest.mark.parametrize("beta", [1e-3, 0.5])
 @pytest.mark.parametrize("center", [True, False])
-def test_matches_sklearn_ridge(n: int, d: int, m: int | None, beta: float, center: bool) -> None:
+@pytest.mark.parametrize("solver", ["eigh", "cholesky"])
+def test_matches_sklearn_ridge(
+    n: int, d: int, m: int | None, beta: float, center: bool, solver: str
+) -> None:
     H, Y = _data(n, d, m)
-    head = RidgeHead(beta=beta, center=center).fit(H, Y)
+    head = RidgeHead(beta=beta, center=center, solver=solver).fit(H, Y)
+    assert (head.decomposition_ is None) == (solver == "cholesky")
     ref = Ridge(alpha=n * beta, fit_intercept=center, solver="svd").fit(H, Y)
     np.testing.assert_allclose(head.coef_, ref.coef_.T, rtol=1e-8, atol=1e-10)
     np.testing.assert_allclose(head.intercept_, ref.intercept_, rtol=1e-8, atol=1e-10)
@@ -35,10 +39,11 @@ def test_matches_sklearn_ridge(n: int, d: int, m: int | None, beta: float, cente
 def test_float32_input_matches_float64() -> None:
     H, Y = _data(300, 40, None)
     H32 = H.astype(np.float32)
-    a = RidgeHead(beta=0.01).fit(H32, Y)
-    b = RidgeHead(beta=0.01).fit(H32.astype(np.float64), Y)
-    np.testing.assert_allclose(a.coef_, b.coef_, rtol=1e-10)
-    np.testing.assert_allclose(a.predict(H32), b.predict(H32.astype(np.float64)), rtol=1e-10)
+    for solver in ("eigh", "cholesky"):
+        a = RidgeHead(beta=0.01, solver=solver).fit(H32, Y)
+        b = RidgeHead(beta=0.01, solver=solver).fit(H32.astype(np.float64), Y)
+        np.testing.assert_allclose(a.coef_, b.coef_, rtol=1e-10)
+        np.testing.assert_allclose(a.predict(H32), b.predict(H32.astype(np.float64)), rtol=1e-10)
 
 
 @pytest.mark.parametrize("n,d", [(80, 10), (30, 90), (40, 40)])
@@ -66,7 +71,7 @@ def test_decomposition_reuse_equals_fresh_fits(n: int, d: int) -> None:
         for _ in range(3):
             y = rng.normal(size=n)
             theta, b = dec.solve(y, beta)
-            fresh = RidgeHead(beta=beta).fit(H, y)
+            fresh = RidgeHead(beta=beta, solver="eigh").fit(H, y)
             np.testing.assert_allclose(theta, fresh.coef_, rtol=1e-12, atol=1e-14)
             assert b == pytest.approx(fresh.intercept_, rel=1e-12, abs=1e-14)
             np.testing.assert_allclose(dec.smoother_apply(y, beta), fresh.predict(H), rtol=1e-9)
@@ -105,3 +110,7 @@ def test_bad_inputs_raise_w2sg_error() -> None:
         RidgeHead().fit(H, y).predict(H[:, :2])
     with pytest.raises(W2SGError, match="2-D"):
         RidgeDecomposition(y)
+    with pytest.raises(W2SGError, match="solver"):
+        RidgeHead(beta=0.1, solver="lsqr").fit(H, y)
+    with pytest.raises(W2SGError, match="beta > 0"):
+        RidgeHead(beta=0.0, solver="cholesky").fit(H, y)

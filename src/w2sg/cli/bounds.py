@@ -68,10 +68,10 @@ def cmd_epochs(args: argparse.Namespace) -> int:
             "w2sg epochs trains the weak model itself: give --weak W.npy (a representation), "
             "not --weak-predictions"
         )
-    weak, strong, labels, _, _, _ = load_inputs(args)
+    weak, strong, labels, _, _, ids = load_inputs(args)
     if weak is None:
         raise W2SGError("w2sg epochs needs a weak representation: give --weak W.npy")
-    study = epoch_study(weak, strong, labels, config, epochs=epochs)
+    study = epoch_study(weak, strong, labels, config, epochs=epochs, ids=ids)
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)

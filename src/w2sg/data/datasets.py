@@ -132,13 +132,13 @@ def _freesolv(paths: list[Path], variant: str | None) -> _Raw:
 
 
 def _solubility(paths: list[Path], variant: str | None) -> _Raw:
-    from rdkit import Chem, RDLogger
+    from rdkit import Chem
+    from rdkit.rdBase import BlockLogs
 
-    RDLogger.DisableLog("rdApp.*")
     inputs: list[str] = []
     labels: list[float] = []
     unreadable = 0
-    try:
+    with BlockLogs():
         for path in paths:
             for mol in Chem.SDMolSupplier(str(path)):
                 if mol is None or not mol.HasProp("SOL"):
@@ -146,8 +146,6 @@ def _solubility(paths: list[Path], variant: str | None) -> _Raw:
                     continue
                 inputs.append(Chem.MolToSmiles(mol))
                 labels.append(float(mol.GetProp("SOL")))
-    finally:
-        RDLogger.EnableLog("rdApp.error")
     notes = [f"left out {unreadable} unreadable SD records"] if unreadable else []
     return _Raw(inputs, labels, notes=notes)
 

@@ -107,8 +107,8 @@ class EpochStudy:
 
     def plot(self, path: str | Path) -> Path:
         """Four panels against epochs (log x): 0-1 error, loss L(F*, ·), the generalization
-        bound's radii next to the measured gap (log y), and smooth calibration error. Bound sides
-        are dashed; the weak model is grey."""
+        bound's radii next to the measured gap and the divergences (log y), and smooth calibration
+        error. Bound sides are dashed; the weak model is grey."""
         import matplotlib
 
         matplotlib.use("Agg")
@@ -132,17 +132,28 @@ class EpochStudy:
         ax.plot(x, col["gen_weak"], "-", color="grey", label="weak L(F*, F_w)")
         ax.plot(x, col["gen_tv_lower"], "--", color="C3", label="bound: weak ± TV/γ_p")
         ax.plot(x, col["gen_tv_upper"], "--", color="C3")
-        top = 2.0 * float(np.max(np.r_[col["gen_measured"], col["gen_weak"]]))
-        ax.set_ylim(0, top)
-        ax.set_ylabel("cross-entropy (test; bound sides clipped to the axes)")
+        values = np.r_[col["gen_measured"], col["gen_weak"]]
+        pad = 0.5 * float(np.ptp(values)) + 0.05 * float(np.max(np.abs(values)))
+        ax.set_ylim(float(values.min()) - pad, float(values.max()) + pad)
+        radius = col["gen_tv_upper"] - col["gen_weak"]
+        if float(radius.min()) > pad + float(np.ptp(values)):
+            ax.text(
+                0.02,
+                0.03,
+                f"TV bound radius ≥ {float(radius.min()):.3g}: its sides lie outside the axes",
+                transform=ax.transAxes,
+                fontsize=8,
+            )
+        ax.set_ylabel("L(F*, ·) = cross-entropy (test)")
 
         ax = axes[1, 0]
         gap = np.abs(col["gen_measured"] - col["gen_weak"])
         ax.plot(x, gap, "o-", color="k", label="|L(F*,F_sw) − L(F*,F_w)|")
         for form, style in zip(_GEN_FORMS, ("--", ":", "-."), strict=True):
             ax.plot(x, col[f"gen_{form}_upper"] - col["gen_weak"], style, label=f"radius {form}")
-        ax.plot(x, col["d_fwd"], "^-", color="C4", label="d_fwd")
-        ax.plot(x, col["d_rev"], "v-", color="C5", label="d_rev")
+        ax.plot(x, col["d_fwd"], "^-", color="C4", label="d_fwd (test)")
+        ax.plot(x, col["d_rev"], "v-", color="C5", label="d_rev (test)")
+        ax.plot(x, col["d_fwd_train"], "^:", color="C4", label="d_fwd (w2s_train)")
         ax.set_yscale("log")
         ax.set_ylabel("generalization gap, bound radii, divergences")
 
@@ -222,12 +233,15 @@ def epoch_study(
     labels: np.ndarray,
     config: RunConfig,
     epochs: Sequence[int] = DEFAULT_EPOCHS,
+    *,
+    ids: np.ndarray | None = None,
 ) -> EpochStudy:
     """Train weak → weak labels on D̂ → Adam student, recording section-5 quantities per epoch.
 
     Splits and labels as in :func:`w2sg.pipeline.run_pipeline` (same ids, fractions and seed, so
-    the same rows). The weak model is a :class:`~w2sg.heads.softmax.SoftmaxHead` (L-BFGS, ``xent``,
-    l2 = ``config.weak_ridge``) on weak_train with true labels; its soft predictions on w2s_train
+    the same rows; ``ids`` default to content hashes of the representation rows and the label).
+    The weak model is a :class:`~w2sg.heads.softmax.SoftmaxHead` (L-BFGS, ``xent``, l2 =
+    ``config.weak_ridge``) on weak_train with true labels; its soft predictions on w2s_train
     are the student's targets. The student is a SoftmaxHead with ``config.loss``, l2 =
     ``config.strong_ridge``, Adam with ``config.lr`` and ``config.batch_size``, trained for
     max(epochs) epochs; after each epoch in ``epochs`` the test quantities listed in the module
@@ -263,7 +277,10 @@ def epoch_study(
                 f"got shape {arr.shape}"
             )
     lab = prepare_labels(labels, config.task)
-    ids = content_ids(weak, strong, lab.values)
+    if ids is None:
+        ids = content_ids(weak, strong, lab.values)
+    elif len(ids) != len(labels):
+        raise W2SGError(f"ids has {len(ids)} rows but there are {len(labels)} labels")
     stratify = lab.values if config.task == "classification" else None
     splits = make_splits(ids, config.fractions, seed=config.seed, stratify=stratify)
     tr, hat, te = splits["weak_train"], splits["w2s_train"], splits["test"]

@@ -108,6 +108,7 @@ def run_sweep(
     if workers is not None and workers < 1:
         raise W2SGError(f"--workers must be >= 1, got {workers}")
     specs = sweep.expand() if isinstance(sweep, SweepConfig) else list(sweep)
+    specs = list({s.config_hash: s for s in specs}.values())
     with ResultStore(store) as db:
         statuses = db.statuses()
         pending = [

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import hashlib
+import platform
 import time
 import traceback
 from collections.abc import Callable
@@ -292,9 +293,6 @@ def describe_task(task: TaskSpec) -> tuple[tuple[str, str] | None, str | None]:
                     )
                     return (f"{role}[{i}]", message), task_type
         return None, task_type
-    problem = _check_models(task)
-    if problem is not None:
-        return problem, None
     return _describe_dataset(task)
 
 
@@ -328,6 +326,9 @@ def _describe_dataset(task: TaskSpec) -> tuple[tuple[str, str] | None, str | Non
     if spec is None:
         known = ", ".join(["synthetic", *DATASETS])
         return ("dataset", f"unknown dataset {base!r}; use one of {known}"), None
+    problem = _check_models(task)
+    if problem is not None:
+        return problem, None
     for role, refs in (("weak", task.weak), ("strong", task.strong)):
         for i, ref in enumerate(refs):
             kind = get_spec(ref.model).kind
@@ -373,9 +374,18 @@ def _now() -> str:
 
 
 def _versions() -> dict[str, str]:
-    from w2sg.pipeline import versions
+    """Versions of Python and the libraries that decide the numbers, without importing them."""
+    from importlib.metadata import PackageNotFoundError, version
 
-    return versions()
+    from w2sg import __version__
+
+    out = {"w2sg": __version__, "python": platform.python_version()}
+    for dist in ("numpy", "scipy", "torch"):
+        try:
+            out[dist] = version(dist)
+        except PackageNotFoundError:
+            continue
+    return out
 
 
 def base_record(spec: RunSpec) -> dict[str, Any]:

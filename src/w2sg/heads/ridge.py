@@ -19,7 +19,9 @@ side, computed in float64: H_cᵀH_c (d × d, accumulated over row chunks, so fl
 copied whole) when d ≤ n, and H_c H_cᵀ (n × n, the dual form, never larger than H itself) when
 n < d. This costs one Gram product plus one eigh, about 3–5× less than a thin SVD of H_c; the price
 is that singular values below ≈ sqrt(eps) · s_1 cannot be resolved, so the default ``rcond`` is
-10 · sqrt(max(n, d) · eps) rather than LAPACK's eps-level threshold.
+10 · sqrt(max(n, d) · eps) rather than LAPACK's eps-level threshold. A single fit with β > 0 does
+not need the eigendecomposition: :class:`RidgeHead` then solves the regularised normal equations
+by Cholesky (``solver="cholesky"``, the default for β > 0, as in scikit-learn).
 """
 
 from __future__ import annotations
@@ -262,27 +264,78 @@ class RidgeDecomposition:
         return out[:, 0] if vector else out
 
 
+SOLVERS: tuple[str, ...] = ("auto", "eigh", "cholesky")
+
+
+def _cholesky_ridge(
+    H: NDArray[np.floating[Any]], R: FloatArray, mean: FloatArray, beta: float
+) -> FloatArray:
+    """θ = (H_cᵀH_c + nβI)⁻¹ H_cᵀR (d ≤ n) or H_cᵀ(H_cH_cᵀ + nβI)⁻¹R (n < d), by Cholesky."""
+    n, d = H.shape
+    if d <= n:
+        gram = _centred_covariance(H, mean)
+        rhs = _rmatmul(H, R) - np.outer(mean, R.sum(axis=0))
+    else:
+        Hc = np.asarray(H, dtype=np.float64) - mean
+        gram, rhs = Hc @ Hc.T, R
+    gram[np.diag_indices_from(gram)] += n * beta
+    sol = scipy.linalg.solve(gram, rhs, assume_a="pos", overwrite_a=True, check_finite=False)
+    return sol if d <= n else np.asarray(Hc.T @ sol)
+
+
 class RidgeHead:
     """Linear head f(h) = hᵀθ + b fitted by ridge: argmin (1/n)‖H_c θ − (y − ȳ)‖² + β‖θ‖².
 
     Equivalent to scikit-learn ``Ridge(alpha=n * beta, fit_intercept=center)``; β = 0 is the
-    minimum-norm least-squares solution. See :class:`RidgeDecomposition` for the solver.
+    minimum-norm least-squares solution.
+
+    ``solver``: ``"eigh"`` builds a :class:`RidgeDecomposition` (kept as ``decomposition_``,
+    reusable for other β and labels; needed for β = 0); ``"cholesky"`` solves the regularised
+    normal equations of the smaller side, (H_cᵀH_c + nβI)θ = H_cᵀ(y − ȳ) or the dual form, which
+    is 3–5× cheaper for one β and needs β > 0 (``decomposition_`` is then ``None``); ``"auto"``
+    (default) picks ``"cholesky"`` when β > 0 and ``"eigh"`` otherwise, like scikit-learn.
 
     Attributes after :meth:`fit`: ``coef_`` (d,) or (d, m), ``intercept_`` float or (m,),
-    ``mean_`` (d,), ``decomposition_`` (the :class:`RidgeDecomposition`, reusable for other β or
-    labels).
+    ``mean_`` (d,), ``decomposition_``.
     """
 
-    def __init__(self, beta: float = 0.0, center: bool = True) -> None:
+    def __init__(self, beta: float = 0.0, center: bool = True, solver: str = "auto") -> None:
         self.beta = beta
         self.center = center
+        self.solver = solver
 
     def fit(self, H: ArrayLike, Y: ArrayLike) -> RidgeHead:
-        """Decompose ``H`` once and solve for ``Y`` ((n,) or (n, m)) at ``self.beta``."""
-        _check_beta(self.beta)
-        self.decomposition_ = RidgeDecomposition(H, center=self.center)
-        self.coef_, self.intercept_ = self.decomposition_.solve(Y, self.beta)
-        self.mean_ = self.decomposition_.mean_
+        """Solve for ``Y`` ((n,) or (n, m)) at ``self.beta`` with the chosen solver."""
+        beta = _check_beta(self.beta)
+        if self.solver not in SOLVERS:
+            raise W2SGError(
+                f"unknown ridge solver {self.solver!r}; use one of {', '.join(SOLVERS)}"
+            )
+        solver = ("cholesky" if beta > 0 else "eigh") if self.solver == "auto" else self.solver
+        if solver == "cholesky" and beta == 0:
+            raise W2SGError(
+                "the cholesky ridge solver needs beta > 0; use solver='eigh' for beta=0"
+            )
+        self.decomposition_: RidgeDecomposition | None = None
+        if solver == "eigh":
+            self.decomposition_ = RidgeDecomposition(H, center=self.center)
+            self.coef_, self.intercept_ = self.decomposition_.solve(Y, beta)
+            self.mean_ = self.decomposition_.mean_
+            return self
+        Harr = check_design(H, "H")
+        n, d = Harr.shape
+        self.mean_ = (
+            np.mean(Harr, axis=0, dtype=np.float64) if self.center else np.zeros(d, np.float64)
+        )
+        Yarr = check_targets(Y, n, "Y")
+        Y2 = Yarr[:, None] if Yarr.ndim == 1 else Yarr
+        ybar = Y2.mean(axis=0) if self.center else np.zeros(Y2.shape[1])
+        theta = _cholesky_ridge(Harr, Y2 - ybar, self.mean_, beta)
+        intercept = ybar - self.mean_ @ theta
+        if Yarr.ndim == 1:
+            self.coef_, self.intercept_ = theta[:, 0], float(intercept[0])
+        else:
+            self.coef_, self.intercept_ = theta, intercept
         return self
 
     def predict(self, H: ArrayLike) -> FloatArray:

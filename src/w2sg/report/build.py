@@ -349,7 +349,7 @@ def _store_sections(db: Path, out: Path, n_boot: int) -> tuple[str, list[Section
                 g.error,
                 rho,
             )
-            sec.image(path, f"metric vs weak-to-strong error, {title}", title)
+            sec.image(path, f"metric vs weak-to-strong error, {title}")
         sec.table(
             ["task", "strong", "head", "metric", "n_weak", "Spearman", "Kendall", "Pearson"],
             [

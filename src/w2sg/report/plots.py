@@ -283,7 +283,7 @@ def epoch_curves(path: Path, title: str, columns: dict[str, np.ndarray]) -> Path
     plt = _plt()
     panels = [
         ("0-1 error (test)", ("w2s_error", "weak_error", "disagreement", "err_lower", "err_upper")),
-        ("cross-entropy (test)", ("w2s_ce", "weak_ce", "gen_measured", "gen_weak")),
+        ("cross-entropy (test)", ("w2s_ce", "weak_ce")),
         ("divergence to the weak model", ("d_fwd", "d_rev", "d_fwd_train", "d_rev_train", "tv")),
         ("calibration (test)", ("smooth_ce", "weak_smooth_ce", "ece", "weak_ece")),
     ]
@@ -294,11 +294,18 @@ def epoch_curves(path: Path, title: str, columns: dict[str, np.ndarray]) -> Path
         used = [("value", numeric[:8])]
     x = columns["epoch"]
     n = len(used)
-    fig, axes = plt.subplots(1, n, figsize=(4.3 * n, 3.8), constrained_layout=True, squeeze=False)
-    for ax, (label, cols) in zip(axes[0], used, strict=True):
+    ncols = min(n, 2)
+    nrows = -(-n // ncols)
+    fig, axes = plt.subplots(
+        nrows, ncols, figsize=(5.6 * ncols, 4.0 * nrows), constrained_layout=True, squeeze=False
+    )
+    for ax in axes.flat[n:]:
+        ax.set_visible(False)
+    for ax, (label, cols) in zip(axes.flat, used, strict=False):
+        greys = iter(("0.35", "0.65"))
         for i, c in enumerate(cols):
             style = "--" if c.endswith(("_lower", "_upper")) else "o-"
-            color = "0.5" if c.startswith("weak") else f"C{i}"
+            color = next(greys, "0.5") if c.startswith("weak") else f"C{i}"
             ax.plot(x, columns[c], style, color=color, label=c, ms=3)
         ax.set_xscale("log", base=2)
         if label.startswith("divergence"):

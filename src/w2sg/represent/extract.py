@@ -283,11 +283,12 @@ def _no_layers(name: str, layer: Layer, pooling: str | None, allowed: tuple[str,
 
 
 class _BatchedEncoder:
-    """Run ``fn`` over batches of inputs; subclasses set ``name``, ``allowed`` and ``fn``."""
+    """Run ``_encode_batch`` over batches of inputs; subclasses set ``name`` and ``allowed``."""
 
     n_layers: int | None = None
     name = ""
     allowed: tuple[str, ...] = ("mean",)
+    min_batch = 512  # per-call overhead dominates small batches of these cheap models
 
     def _encode_batch(self, inputs: list[str]) -> np.ndarray:
         raise NotImplementedError
@@ -304,8 +305,9 @@ class _BatchedEncoder:
         _no_layers(self.name, layer, pooling, self.allowed)
         blocks = []
         items = list(inputs)
-        for start in range(0, len(items), batch_size):
-            chunk = items[start : start + batch_size]
+        size = max(batch_size, self.min_batch)
+        for start in range(0, len(items), size):
+            chunk = items[start : start + size]
             blocks.append(np.asarray(self._encode_batch(chunk), dtype=np.float32))
             step(len(chunk))
         return np.concatenate(blocks, axis=0)
@@ -360,6 +362,7 @@ class UseEncoder(_BatchedEncoder):
 
     name = "use-multilingual"
     allowed = ()
+    min_batch = 64
 
     def __init__(self, path: Path) -> None:
         self.session = _onnx_session(path, custom_ops=True)

@@ -364,8 +364,9 @@ def _hub_cache_path(repo: str) -> Path | None:
         from huggingface_hub import snapshot_download
     except ImportError:
         return None
+    cache = os.environ.get("HF_HUB_CACHE")  # read now: huggingface_hub reads it at import
     try:
-        return Path(snapshot_download(repo, local_files_only=True))
+        return Path(snapshot_download(repo, local_files_only=True, cache_dir=cache))
     except Exception:  # any miss (not cached, bad name) means "not in the cache"
         return None
 

@@ -34,21 +34,18 @@ class Featurized:
 
 
 def _quiet_rdkit() -> Any:
-    from rdkit import RDLogger
+    """A context manager that silences RDKit's parse and sanitization messages."""
+    from rdkit.rdBase import BlockLogs
 
-    RDLogger.DisableLog("rdApp.*")
-    return RDLogger
+    return BlockLogs()
 
 
 def parse_smiles(smiles: Sequence[str]) -> tuple[list[Any], list[int]]:
     """RDKit molecules for ``smiles`` and the row indices that did not parse (``None`` there)."""
     from rdkit import Chem
 
-    logger = _quiet_rdkit()
-    try:
+    with _quiet_rdkit():
         mols = [Chem.MolFromSmiles(s) if s else None for s in smiles]
-    finally:
-        logger.EnableLog("rdApp.error")
     invalid = [i for i, mol in enumerate(mols) if mol is None]
     return mols, invalid
 
@@ -84,11 +81,11 @@ def repair_nonfinite(X: np.ndarray) -> tuple[np.ndarray, int]:
 def maccs(mols: Sequence[Any]) -> np.ndarray:
     """MACCS structural keys, 167 bits."""
     from rdkit import DataStructs
-    from rdkit.Chem import MACCSkeys
+    from rdkit.Chem import rdMolDescriptors
 
     X = np.zeros((len(mols), MACCS_BITS), dtype=np.float64)
     for i, mol in enumerate(mols):
-        DataStructs.ConvertToNumpyArray(MACCSkeys.GenMACCSKeys(mol), X[i])
+        DataStructs.ConvertToNumpyArray(rdMolDescriptors.GetMACCSKeysFingerprint(mol), X[i])
     return X
 
 
@@ -179,8 +176,7 @@ def featurize(
             "(the dataset loaders leave them out and report them)"
         )
     blocks: list[np.ndarray] = []
-    logger = _quiet_rdkit()
-    try:
+    with _quiet_rdkit():
         for start in range(0, len(smiles), chunk_size):
             stop = start + chunk_size
             if name in FROM_MOLS:
@@ -189,8 +185,6 @@ def featurize(
                 blocks.append(FROM_SMILES[name](smiles[start:stop]))
             if on_chunk is not None:
                 on_chunk(len(blocks[-1]))
-    finally:
-        logger.EnableLog("rdApp.error")
     if not blocks:
         raise W2SGError("no SMILES to featurize; pass at least one")
     X, n_bad = repair_nonfinite(np.concatenate(blocks, axis=0))

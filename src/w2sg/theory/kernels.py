@@ -59,7 +59,13 @@ class PrincipalDecomposition:
 
 
 def _choose_k(
-    lam: FloatArray, rank: int, n_struct: int, rule: str, k: int | None, variance: float, floor: float
+    lam: FloatArray,
+    rank: int,
+    n_struct: int,
+    rule: str,
+    k: int | None,
+    variance: float,
+    floor: float,
 ) -> int:
     if rule == "k":
         if k is None or not 1 <= k <= rank:
@@ -290,6 +296,9 @@ def representation_metrics(
     """
     config = config or KernelConfig()
     config.validate()
+    for name, beta in (("beta_weak", beta_weak), ("beta_strong", beta_strong)):
+        if not np.isfinite(beta) or beta < 0:
+            raise W2SGError(f"{name} must be a finite number >= 0; got {beta}")
     weak_dec = _decompose(weak_hat, "weak_hat", config.center)
     strong_dec = _decompose(strong_hat, "strong_hat", config.center)
     n = strong_dec.n_samples_

@@ -1,0 +1,182 @@
+"""Executors: every run once, failures recorded without stopping the sweep, resume after kill -9.
+
+The data preparation and the pipeline are replaced by the fast stand-ins of ``sweep_fakes`` (the
+end-to-end tests with the real pipeline are in test_sweep_e2e.py).
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from collections import Counter
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from sweep_fakes import fake_prepare, fake_run, make_specs
+
+from w2sg.errors import W2SGError
+from w2sg.experiments.executors import run_sweep
+from w2sg.experiments.store import ResultStore
+
+HERE = Path(__file__).resolve().parent
+SRC = HERE.parents[1] / "src"
+HAS_RAY = importlib.util.find_spec("ray") is not None
+
+
+def sweep_specs(log: Path) -> list:
+    ok = make_specs(["a", "b", "bad"], [0, 1], log=str(log))
+    broken = make_specs(["a"], [0], tasks=("broken",))
+    return ok + broken
+
+
+def check_first_sweep(db: Path, summary, log: Path) -> None:
+    assert (summary.total, summary.executed, summary.skipped, summary.failed) == (7, 7, 0, 3)
+    with ResultStore(db) as store:
+        rows = store.rows()
+    assert len(rows) == 7 and len({r["config_hash"] for r in rows}) == 7
+    failed = {
+        (r["task"], r["weak"], r["seed"]): r["error"] for r in rows if r["status"] == "failed"
+    }
+    assert set(failed) == {("t1", "bad", 0), ("t1", "bad", 1), ("broken", "a", 0)}
+    assert "this weak model always fails" in failed[("t1", "bad", 0)]
+    assert "preparing" in failed[("broken", "a", 0)]
+    assert "cannot load this task" in failed[("broken", "a", 0)]
+    done = [r for r in rows if r["status"] == "done"]
+    assert all(r["metrics"]["w2s"]["accuracy"] > 0 and r["theory"]["op_norm"] for r in done)
+    assert all(r["versions"]["w2sg"] and r["started"] <= r["finished"] for r in done)
+    # each data unit (one per seed here) was prepared exactly once and shared by its runs
+    prepared = Counter(p.name.split("-")[0] for p in log.iterdir())
+    assert len(prepared) == 2 and set(prepared.values()) == {1}
+
+
+@pytest.fixture(scope="module")
+def ray_cluster() -> Iterator[None]:
+    """One local Ray cluster for the module (run_sweep uses it and leaves it running)."""
+    if not HAS_RAY:
+        pytest.skip("ray is not installed: pip install ray")
+    import ray
+
+    # Ray workers import the fakes by module name; they inherit the driver's environment.
+    saved = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(HERE), str(SRC), saved or ""])
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
+    try:
+        yield
+    finally:
+        ray.shutdown()
+        if saved is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = saved
+
+
+@pytest.mark.parametrize(
+    "executor",
+    ["local", pytest.param("ray", marks=pytest.mark.ray)],
+)
+def test_sweep_runs_once_records_failures_and_resumes(
+    executor: str, tmp_path: Path, request: pytest.FixtureRequest
+) -> None:
+    if executor == "ray":
+        request.getfixturevalue("ray_cluster")
+    log = tmp_path / "log"
+    log.mkdir()
+    db = tmp_path / "runs.db"
+    kwargs = {"executor": executor, "workers": 2, "run_fn": fake_run, "prepare_fn": fake_prepare}
+    summary = run_sweep(sweep_specs(log), db, progress=False, **kwargs)
+    check_first_sweep(db, summary, log)
+
+    again = run_sweep(sweep_specs(log), db, progress=False, **kwargs)
+    assert (again.executed, again.skipped, again.failed) == (0, 7, 0)
+
+    retry = run_sweep(sweep_specs(log), db, progress=False, retry_failed=True, **kwargs)
+    assert (retry.executed, retry.skipped, retry.failed) == (3, 4, 3)
+    with ResultStore(db) as store:
+        assert store.count() == 7 and store.count("failed") == 3
+
+
+def test_bad_arguments(tmp_path: Path) -> None:
+    with pytest.raises(W2SGError, match="unknown executor 'dask'"):
+        run_sweep([], tmp_path / "r.db", executor="dask")
+    with pytest.raises(W2SGError, match="--workers must be >= 1"):
+        run_sweep([], tmp_path / "r.db", workers=0)
+
+
+def _count(db: Path) -> int:
+    if not db.exists():
+        return 0
+    try:
+        conn = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=5)
+        try:
+            return int(conn.execute("SELECT COUNT(*) FROM runs").fetchone()[0])
+        finally:
+            conn.close()
+    except sqlite3.OperationalError:  # the table is not created yet
+        return 0
+
+
+def _group_alive(pgid: int) -> bool:
+    try:
+        os.killpg(pgid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def test_kill_9_mid_sweep_then_resume(tmp_path: Path) -> None:
+    """SIGKILL the sweep process mid-sweep: finished runs stay, a re-run completes the rest, no
+    run is lost or duplicated, and the orphaned pool workers exit by themselves."""
+    db = tmp_path / "runs.db"
+    n_weak, sleep = 12, 0.25  # 24 runs of 0.25 s on 2 workers: ~3 s
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(HERE), str(SRC)])}
+    code = f"import sweep_fakes; sweep_fakes.sweep_main({str(db)!r}, {n_weak}, {sleep})"
+    proc = subprocess.Popen(
+        [sys.executable, "-c", code], env=env, start_new_session=True, stderr=subprocess.PIPE
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while _count(db) < 4:
+            assert proc.poll() is None, proc.stderr.read().decode() if proc.stderr else ""
+            assert time.monotonic() < deadline, "the sweep recorded nothing in 120 s"
+            time.sleep(0.05)
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+        assert proc.returncode == -signal.SIGKILL
+        # The pool's workers notice that the sweep is gone and leave within a few seconds.
+        deadline = time.monotonic() + 20
+        while _group_alive(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert not _group_alive(proc.pid), "sweep workers outlived the killed sweep"
+    finally:
+        if _group_alive(proc.pid):
+            os.killpg(proc.pid, signal.SIGKILL)
+        if proc.stderr:
+            proc.stderr.close()
+
+    recorded = _count(db)
+    assert 4 <= recorded < 2 * n_weak
+    specs = make_specs([f"w{i}" for i in range(n_weak)], [0, 1], sleep=sleep)
+    summary = run_sweep(
+        specs, db, workers=2, run_fn=fake_run, prepare_fn=fake_prepare, progress=False
+    )
+    assert summary.total == 2 * n_weak
+    assert summary.skipped == recorded
+    assert summary.executed == 2 * n_weak - recorded
+    assert summary.failed == 0
+    with ResultStore(db) as store:
+        rows = store.rows()
+    hashes = [r["config_hash"] for r in rows]
+    assert len(hashes) == len(set(hashes)) == 2 * n_weak
+    assert {r["config_hash"] for r in rows} == {s.config_hash for s in specs}
+    assert all(r["status"] == "done" for r in rows)
+
+    final = run_sweep(
+        specs, db, workers=2, run_fn=fake_run, prepare_fn=fake_prepare, progress=False
+    )
+    assert (final.executed, final.skipped) == (0, 2 * n_weak)

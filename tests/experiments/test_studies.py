@@ -1,0 +1,143 @@
+"""Correlation tables: point estimates equal scipy.stats, bootstrap resamples are scipy's statistic
+on each resample, grouping averages seeds per weak model."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+import pytest
+from scipy import stats
+
+from w2sg.experiments.studies import (
+    _kendall_rows,
+    _pearson_rows,
+    _spearman_rows,
+    correlate,
+    correlation_table,
+    format_table,
+    study_groups,
+    w2s_error,
+)
+
+
+@pytest.mark.parametrize("n", [3, 5, 12, 40])
+@pytest.mark.parametrize("seed", [0, 1])
+def test_point_estimates_equal_scipy(n: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    x = rng.normal(size=n)
+    y = 0.5 * x + rng.normal(size=n)
+    y[: n // 3] = np.round(y[: n // 3])  # some ties
+    out = correlate(x, y, n_boot=200, seed=seed)
+    assert out["spearman"]["value"] == pytest.approx(stats.spearmanr(x, y).statistic)
+    assert out["kendall"]["value"] == pytest.approx(stats.kendalltau(x, y).statistic)
+    assert out["pearson"]["value"] == pytest.approx(stats.pearsonr(x, y).statistic)
+    for name in ("spearman", "kendall", "pearson"):
+        c = out[name]
+        assert -1.0 <= c["ci_low"] <= c["ci_high"] <= 1.0
+
+
+def test_bootstrap_statistics_equal_scipy_on_each_resample() -> None:
+    rng = np.random.default_rng(3)
+    x = rng.normal(size=(30, 9))
+    y = x + rng.normal(size=(30, 9))
+    y[:, :3] = np.round(y[:, :3])
+    y[0] = 1.0  # a constant resample: undefined
+    sp, kd, pe = _spearman_rows(x, y), _kendall_rows(x, y), _pearson_rows(x, y)
+    assert np.isnan(sp[0]) and np.isnan(pe[0]) and np.isnan(kd[0])
+    for b in range(1, 30):
+        assert sp[b] == pytest.approx(stats.spearmanr(x[b], y[b]).statistic)
+        assert kd[b] == pytest.approx(stats.kendalltau(x[b], y[b]).statistic)
+        assert pe[b] == pytest.approx(stats.pearsonr(x[b], y[b]).statistic)
+
+
+def test_interval_is_percentile_of_resampled_statistic() -> None:
+    rng = np.random.default_rng(7)
+    x = rng.normal(size=15)
+    y = x + 0.8 * rng.normal(size=15)
+    out = correlate(x, y, n_boot=300, seed=11, confidence=0.9)
+    idx = np.random.default_rng(11).integers(0, 15, size=(300, 15))
+    boot = np.array([stats.pearsonr(x[i], y[i]).statistic for i in idx])
+    lo, hi = np.quantile(boot, [0.05, 0.95])
+    assert out["pearson"]["ci_low"] == pytest.approx(lo)
+    assert out["pearson"]["ci_high"] == pytest.approx(hi)
+
+
+def test_perfect_and_degenerate() -> None:
+    x = np.arange(6.0)
+    out = correlate(x, 2 * x + 1, n_boot=100)
+    for name in ("spearman", "kendall", "pearson"):
+        assert out[name]["value"] == pytest.approx(1.0)
+        assert out[name]["ci_low"] == pytest.approx(1.0)
+    two = correlate(np.array([1.0, 2.0]), np.array([2.0, 1.0]))
+    assert all(math.isnan(v["value"]) for v in two.values())
+    with_nan = correlate(np.array([1.0, 2.0, np.nan, 4.0]), np.array([1.0, 2.0, 3.0, 5.0]))
+    assert with_nan["spearman"]["value"] == pytest.approx(1.0)
+
+
+def run(task: str, weak: str, seed: int, op: float, acc: float, **theory: float) -> dict[str, Any]:
+    return {
+        "status": "done",
+        "task": task,
+        "weak": weak,
+        "strong": "S",
+        "head": "ridge",
+        "seed": seed,
+        "config": {
+            "run": {"task": "classification", "seed": seed, "head": "ridge"},
+            "dataset": {"name": "synthetic", "params": {"n": 100}, "seed": seed},
+        },
+        "metrics": {"w2s": {"accuracy": acc}},
+        "theory": {
+            "op_norm": op,
+            "fro_sq_over_n": op / 2,
+            "predicted_gap": op / 3,
+            "w2s_error": 1 - acc,
+            **theory,
+        },
+    }
+
+
+def test_groups_average_seeds_per_weak_model() -> None:
+    rows = [
+        run("A", "w1", 0, 0.1, 0.90),
+        run("A", "w1", 1, 0.3, 0.80),
+        run("A", "w2", 0, 0.5, 0.70),
+        run("A", "w3", 0, 0.9, 0.60),
+        run("B", "w1", 0, 0.2, 0.9),
+        {**run("A", "w4", 0, 5.0, 0.1), "status": "failed"},
+    ]
+    groups = study_groups(rows)
+    assert [(g.task, g.weak) for g in groups] == [("A", ["w1", "w2", "w3"]), ("B", ["w1"])]
+    a = groups[0]
+    assert a.metrics["op_norm"] == pytest.approx([0.2, 0.5, 0.9])
+    assert a.error == pytest.approx([0.15, 0.30, 0.40])
+    assert a.n_runs == 4
+    table = correlation_table(rows, n_boot=50)
+    a_rows = [r for r in table if r["task"] == "A"]
+    assert len(a_rows) == 3 and all(r["spearman"]["value"] == pytest.approx(1.0) for r in a_rows)
+    b_rows = [r for r in table if r["task"] == "B"]
+    assert all(r["reason"] and math.isnan(r["pearson"]["value"]) for r in b_rows)
+    text = format_table(table)
+    assert "op_norm" in text and "n/a" in text
+
+
+def test_configs_that_differ_beyond_the_seed_are_separate_groups() -> None:
+    r1 = run("A", "w1", 0, 0.1, 0.9)
+    r2 = run("A", "w1", 0, 0.1, 0.9)
+    r2["config"]["run"]["strong_ridge"] = 1.0
+    assert len(study_groups([r1, r2])) == 2
+
+
+def test_w2s_error_sources() -> None:
+    r = run("A", "w1", 0, 0.1, 0.75)
+    assert w2s_error(r) == pytest.approx(0.25)
+    assert w2s_error(r, "theory") == pytest.approx(0.25)
+    r["config"]["run"]["task"] = "regression"
+    r["metrics"]["w2s"] = {"mse": 0.4}
+    assert w2s_error(r) == pytest.approx(0.4)
+    r["config"]["run"]["task"] = "probability"
+    r["metrics"]["w2s"] = {"kl": 0.2}
+    assert w2s_error(r) == pytest.approx(0.2)
+    assert math.isnan(w2s_error({"metrics": {}, "config": {}}))

@@ -1,0 +1,197 @@
+"""Sweep YAML: validation with one-line errors that name the key, expansion and stable hashes."""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from w2sg.config import RunConfig
+from w2sg.errors import W2SGError
+from w2sg.experiments.sweep import ModelRef, RunSpec, load_sweep, parse_sweep
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
+
+BASE: dict[str, Any] = {
+    "name": "t",
+    "tasks": [
+        {
+            "name": "s",
+            "dataset": "synthetic",
+            "params": {"n": 200, "n_weak": 3, "task": "classification"},
+        }
+    ],
+    "weak": ["weak_1", "weak_2", "weak_3"],
+    "strong": ["strong"],
+    "heads": ["ridge", "softmax/xent"],
+    "seeds": [0, 1],
+    "run": {"strong_ridge": 0.0, "kernel": {"rule": "noise_floor"}},
+}
+
+
+def sweep_with(**changes: Any) -> dict[str, Any]:
+    data = copy.deepcopy(BASE)
+    data.update(changes)
+    return data
+
+
+def test_expansion_counts_and_unique_hashes() -> None:
+    specs = parse_sweep(BASE).expand()
+    assert len(specs) == 1 * 3 * 1 * 2 * 2
+    assert len({s.config_hash for s in specs}) == len(specs)
+    heads = {s.head_label for s in specs}
+    assert heads == {"ridge", "softmax/xent"}
+    # the synthetic preset fixes the task; the data seed follows the run seed
+    assert {s.config.task for s in specs} == {"classification"}
+    assert all(s.data_seed == s.config.seed for s in specs)
+    assert all(
+        s.config.strong_ridge == 0.0 and s.config.kernel.rule == "noise_floor" for s in specs
+    )
+
+
+def test_config_hash_is_sha256_of_canonical_description() -> None:
+    spec = parse_sweep(BASE).expand()[0]
+    text = json.dumps(spec.description(), sort_keys=True, separators=(",", ":"))
+    assert spec.config_hash == hashlib.sha256(text.encode()).hexdigest()
+    assert spec.description()["run"] == spec.config.to_dict()
+
+
+def test_hashes_are_stable_across_key_order_and_parsing() -> None:
+    a = {s.config_hash for s in parse_sweep(BASE).expand()}
+    reordered = dict(reversed(list(copy.deepcopy(BASE).items())))
+    reordered["run"] = {"kernel": {"rule": "noise_floor"}, "strong_ridge": 0.0}
+    b = {s.config_hash for s in parse_sweep(reordered).expand()}
+    assert a == b
+    # a changed RunConfig field is a different run
+    c = {s.config_hash for s in parse_sweep(sweep_with(run={"strong_ridge": 0.5})).expand()}
+    assert not a & c
+
+
+def test_spec_round_trips_through_its_dict() -> None:
+    for spec in parse_sweep(BASE).expand():
+        back = RunSpec.from_dict(json.loads(json.dumps(spec.to_dict())))
+        assert back == spec
+        assert back.config_hash == spec.config_hash
+
+
+def test_duplicate_combinations_run_once() -> None:
+    data = sweep_with(heads=["ridge", {"head": "ridge"}])
+    specs = parse_sweep(data).expand()
+    assert len(specs) == 3 * 2
+
+
+def test_model_syntax() -> None:
+    data = sweep_with(
+        tasks=[
+            {
+                "dataset": "synthetic",
+                "params": {
+                    "n": 100,
+                    "latent": {"latent_dim": 3, "task": "classification"},
+                    "representations": {
+                        "a@1": {"coords": [0], "noise_dim": 5},
+                        "big": {"coords": [0, 1, 2], "noise_dim": 5},
+                    },
+                },
+            }
+        ],
+        weak=["a@1"],
+        strong=[{"model": "big"}],
+    )
+    spec = parse_sweep(data).expand()[0]
+    assert spec.weak == ModelRef("a", 1)
+    assert spec.weak.label == "a@1"
+    assert spec.config.task == "classification"
+    assert ModelRef("m", 3, "cls").label == "m@3:cls"
+
+
+@pytest.mark.parametrize(
+    ("changes", "needle"),
+    [
+        ({"taks": []}, "top level: unknown key 'taks'; did you mean 'tasks'?"),
+        ({"tasks": []}, "tasks: must be a non-empty list"),
+        ({"seeds": [0, 0]}, "seeds: lists a seed twice"),
+        ({"seeds": ["a"]}, "seeds: must be a non-empty list of non-negative integers"),
+        ({"weak": ["weak_9"]}, "tasks[0].weak[0]: the synthetic generator has no representation"),
+        ({"weak": ["weak_1", "weak_1"]}, "weak[1]: 'weak_1' is listed twice"),
+        ({"weak": [{"layer": 2}]}, "weak[0].model: is required"),
+        ({"heads": [{"head": "nope"}]}, "tasks[0] × heads[0]: unknown head 'nope'"),
+        ({"heads": [{"lossy": "xent"}]}, "heads[0]: unknown key 'lossy'; did you mean 'loss'?"),
+        ({"heads": [{"seed": 1}]}, "heads[0].seed: seeds are listed at the top level"),
+        ({"run": {"seed": 3}}, "run.seed: seeds are listed at the top level"),
+        ({"run": {"strong_ridge": -1.0}}, "--weak-ridge and --strong-ridge must be >= 0"),
+        ({"run": {"kernel": 3}}, "run.kernel: must be a mapping"),
+        ({"strong": None}, "tasks[0].strong: no strong model"),
+    ],
+)
+def test_errors_name_the_key(changes: dict[str, Any], needle: str) -> None:
+    with pytest.raises(W2SGError) as info:
+        parse_sweep(sweep_with(**changes), source="cfg.yaml")
+    message = str(info.value)
+    assert message.startswith("cfg.yaml: ")
+    assert needle in message
+    assert "\n" not in message
+
+
+@pytest.mark.parametrize(
+    ("task", "needle"),
+    [
+        ({"dataset": "synthetic", "params": {"bogus": 1}}, "unknown synthetic parameter 'bogus'"),
+        ({"dataset": "synthetic", "params": {"n_weak": 0}}, "n_weak must be >= 1"),
+        ({"dataset": "synthetic", "task": "probability"}, "disagrees with the generator"),
+        ({"dataset": "no_such_data"}, "tasks[0].dataset: unknown dataset 'no_such_data'"),
+        ({"dataset": "synthetic", "limit": 1}, "tasks[0].limit: must be an integer >= 2"),
+        ({"params": {}}, "tasks[0].dataset: is required"),
+        ({"dataset": "rotten_tomatoes", "params": {"n": 3}}, "params: is for the synthetic"),
+    ],
+)
+def test_task_errors(task: dict[str, Any], needle: str) -> None:
+    with pytest.raises(W2SGError) as info:
+        parse_sweep(sweep_with(tasks=[task]), source="cfg.yaml")
+    assert needle in str(info.value)
+
+
+def test_dataset_models_are_checked_against_the_registries() -> None:
+    data = sweep_with(tasks=[{"dataset": "rotten_tomatoes", "limit": 50}])
+    with pytest.raises(W2SGError, match=r"weak\[0\]: unknown model 'weak_1'"):
+        parse_sweep(data)
+    data["weak"], data["strong"] = ["maccs"], ["minilm-l6"]
+    with pytest.raises(W2SGError, match="maccs reads smiles but rotten_tomatoes holds text"):
+        parse_sweep(data)
+    data["weak"] = ["minilm-l6@9"]
+    with pytest.raises(W2SGError, match="minilm-l6 has layers 0..6"):
+        parse_sweep(data)
+    data["weak"] = ["static-64@2"]
+    with pytest.raises(W2SGError, match="static-64 has no layers to pick"):
+        parse_sweep(data)
+    data["weak"] = ["static-64", "minilm-l6@3"]
+    specs = parse_sweep(data).expand()
+    assert {s.config.task for s in specs} == {"classification"}
+    assert all(s.data_seed == 0 for s in specs)  # datasets keep one subsample across seeds
+
+
+def test_load_sweep_file_errors(tmp_path: Path) -> None:
+    with pytest.raises(W2SGError, match="not found"):
+        load_sweep(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("tasks: [\n")
+    with pytest.raises(W2SGError, match="invalid YAML at line"):
+        load_sweep(bad)
+
+
+@pytest.mark.parametrize("name", ["sweep-synthetic.yaml", "nlp-study.yaml", "molecular-study.yaml"])
+def test_shipped_examples_parse(name: str) -> None:
+    sweep = load_sweep(EXAMPLES / name)
+    specs = sweep.expand()
+    assert specs
+    assert all(isinstance(s.config, RunConfig) for s in specs)
+    if name == "nlp-study.yaml":
+        weak = {s.weak.label for s in specs}
+        assert len(weak) >= 20
+        assert {s.task_name for s in specs} >= {"rotten_tomatoes", "tweets", "bbc_news"}
+        assert {s.strong.label for s in specs} == {"mpnet-base"}
+        assert "mpnet-base" not in weak

@@ -1,0 +1,267 @@
+"""``w2sg report``: the page for a run folder and for a results store; every figure exists and
+decodes; headless Chromium renders the page (not blank, no broken image)."""
+
+from __future__ import annotations
+
+import html.parser
+import json
+import os
+import shutil
+import subprocess
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from w2sg.cli import main
+from w2sg.config import RunConfig
+from w2sg.errors import W2SGError
+from w2sg.experiments.store import ResultStore
+from w2sg.report import SECTIONS, bound_checks, build_report
+
+CHROMIUM = next(
+    (p for p in ("/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser"))
+     if p and os.path.exists(p)),
+    None,
+)  # fmt: skip
+
+
+class _Page(html.parser.HTMLParser):
+    def __init__(self) -> None:
+        super().__init__()
+        self.images: list[str] = []
+        self.h2: list[str] = []
+        self._in_h2 = False
+        self.attrs_seen: list[dict[str, str | None]] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.attrs_seen.append(dict(attrs))
+        if tag == "img":
+            self.images.append(str(dict(attrs)["src"]))
+        self._in_h2 = tag == "h2"
+
+    def handle_data(self, data: str) -> None:
+        if self._in_h2:
+            self.h2.append(data)
+            self._in_h2 = False
+
+
+def parse(page: str) -> _Page:
+    p = _Page()
+    p.feed(page)
+    return p
+
+
+def check_images_decode(out: Path, page: _Page) -> None:
+    assert page.images
+    for src in page.images:
+        path = out / src
+        assert path.is_file(), src
+        with Image.open(path) as im:
+            im.load()
+            assert im.size[0] > 200 and im.size[1] > 150
+            arr = np.asarray(im.convert("L"))
+        assert (arr < 250).mean() > 0.01, f"{src} looks blank"
+
+
+@pytest.fixture(scope="module")
+def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A run folder as ``w2sg run --out`` and ``w2sg epochs --out`` write it."""
+    from w2sg.data.synthetic import default_synthetic
+    from w2sg.experiments.epochs import epoch_study
+    from w2sg.pipeline import run_pipeline
+
+    folder = tmp_path_factory.mktemp("run")
+    data = default_synthetic(400, task="classification", n_weak=2, noise_dim=60, seed=1)
+    weak, strong = data.representations["weak_2"], data.representations["strong"]
+    config = RunConfig(head="softmax", n_bootstrap=100)
+    run_pipeline(weak, strong, data.labels, config).save(folder)
+    study_config = RunConfig(optimizer="adam", epochs=8, theory=False)
+    study = epoch_study(weak, strong, data.labels, study_config, epochs=(1, 2, 4, 8))
+    study.to_csv(folder / "epochs.csv")
+    return folder
+
+
+def test_run_dir_report(run_dir: Path, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    index = build_report(run_dir, out)
+    assert index == out / "index.html"
+    page = parse(index.read_text())
+    assert page.h2 == list(SECTIONS)
+    check_images_decode(out, page)
+    assert {"pgr.png", "reliability.png", "bounds.png", "epochs.png", "gap.png"} <= set(page.images)
+
+
+def test_run_dir_without_predictions_or_epochs(run_dir: Path, tmp_path: Path) -> None:
+    folder = tmp_path / "bare"
+    folder.mkdir()
+    shutil.copy(run_dir / "metrics.json", folder)
+    index = build_report(folder, tmp_path / "out")
+    text = index.read_text()
+    assert "no predictions.npz in this folder" in text
+    assert "no epochs.csv in this folder" in text
+    page = parse(text)
+    assert page.h2 == list(SECTIONS)
+    check_images_decode(tmp_path / "out", page)
+
+
+def _row(h: str, task: str, weak: str, seed: int, op: float, status: str = "done") -> dict:
+    acc = 0.95 - op / 2
+    two = {
+        "measured": 0.4,
+        "weak": 0.42,
+        "lower": 0.3,
+        "upper": 0.54,
+        "radius": 0.12,
+        "holds": True,
+    }
+    return {
+        "config_hash": h,
+        "status": status,
+        "task": task,
+        "weak": weak,
+        "strong": "strong",
+        "head": "ridge",
+        "seed": seed,
+        "seconds": 0.5,
+        "config": {"run": {"task": "classification", "seed": seed}, "dataset": {"seed": seed}},
+        "metrics": {
+            "w2s": {"accuracy": acc},
+            "pgr": {"value": 0.5 - op / 4, "ci_low": 0.2, "ci_high": 0.7, "reason": None},
+        },
+        "theory": {
+            "op_norm": op,
+            "fro_sq_over_n": op**2,
+            "predicted_gap": op / 5,
+            "measured_gap": op / 4.5,
+        },  # fmt: skip
+        "bounds": {
+            "generalization": {"tv": two, "pinsker_fwd": {**two, "radius": 0.5}, "holds": True},
+            "disagreement": {**two, "measured": 0.1, "weak": 0.2, "radius": 0.05, "holds": False},
+            "misfit_sq": {"train": {"err_weak": 0.5, "err_w2s": 0.3, "misfit": 0.2, "holds": True}},
+        },
+        "error": None if status == "done" else "ValueError: boom\nTraceback ...",
+    }
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Path:
+    db = tmp_path / "runs.db"
+    with ResultStore(db) as s:
+        i = 0
+        for task in ("alpha", "beta"):
+            for w, op in (("w1", 0.1), ("w2", 0.3), ("w3", 0.5), ("w4", 0.7)):
+                for seed in (0, 1):
+                    i += 1
+                    s.record(_row(f"h{i}", task, w, seed, op + 0.01 * seed))
+        s.record(_row("bad", "alpha", "w5", 0, 0.9, status="failed"))
+    return db
+
+
+def test_store_report(store: Path, tmp_path: Path) -> None:
+    out = tmp_path / "report"
+    assert main(["report", str(store), "--out", str(out), "--bootstrap", "50"]) == 0
+    text = (out / "index.html").read_text()
+    page = parse(text)
+    assert page.h2 == list(SECTIONS)
+    check_images_decode(out, page)
+    names = set(page.images)
+    assert sum(n.startswith("scatter-") for n in names) == 2
+    assert sum(n.startswith("pgr-") for n in names) == 2
+    assert {"bounds.png", "gap.png"} <= names
+    assert "ValueError: boom" in text and "Traceback" not in text
+    assert "+1.00" in text  # perfect Spearman in the correlation table
+
+
+def test_bound_checks() -> None:
+    checks = bound_checks(_row("h", "t", "w", 0, 0.2)["bounds"])
+    by_name = {c["name"]: c for c in checks}
+    assert set(by_name) == {"generalization.tv", "generalization.pinsker_fwd", "disagreement",
+                            "misfit_sq.train"}  # fmt: skip
+    assert by_name["generalization.tv"]["measured"] == pytest.approx(0.02)
+    assert by_name["generalization.tv"]["bound"] == pytest.approx(0.12)
+    assert by_name["misfit_sq.train"]["bound"] == pytest.approx(0.3)
+    assert not by_name["disagreement"]["holds"]
+    assert bound_checks(None) == []
+
+
+def test_report_errors(tmp_path: Path) -> None:
+    with pytest.raises(W2SGError, match="does not exist"):
+        build_report(tmp_path / "missing", tmp_path / "out")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    with pytest.raises(W2SGError, match="neither metrics.json nor epochs.csv"):
+        build_report(empty, tmp_path / "out")
+    text = tmp_path / "x.txt"
+    text.write_text("hello")
+    with pytest.raises(W2SGError, match="neither a run folder nor an SQLite results store"):
+        build_report(text, tmp_path / "out")
+    db = tmp_path / "empty.db"
+    ResultStore(db).close()
+    with pytest.raises(W2SGError, match="holds no runs"):
+        build_report(db, tmp_path / "out")
+
+
+# -- headless Chromium -----------------------------------------------------------------------
+
+_CHECK_SCRIPT = """<script>
+window.addEventListener('load', () => {
+  let broken = 0;
+  for (const img of document.images) {
+    if (!img.complete || img.naturalWidth === 0) { img.setAttribute('data-broken', '1'); broken++; }
+  }
+  document.body.setAttribute('data-images', String(document.images.length));
+  document.body.setAttribute('data-broken', String(broken));
+});
+</script></body>"""
+
+
+def _chromium(args: list[str], profile: Path) -> subprocess.CompletedProcess[str]:
+    assert CHROMIUM is not None
+    cmd = [
+        CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+        "--disable-background-networking", "--disable-component-update", "--disable-sync",
+        "--disable-dev-shm-usage", f"--user-data-dir={profile}", *args,
+    ]  # fmt: skip
+    return subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)
+
+
+@pytest.mark.browser
+def test_page_renders_in_headless_chromium(store: Path, tmp_path: Path) -> None:
+    if CHROMIUM is None:
+        pytest.skip("chromium is not installed: apt-get install -y chromium")
+    out = tmp_path / "report"
+    build_report(store, out, n_boot=50)
+    # A copy of the page with a load-time check of every image, read back through --dump-dom.
+    page = (out / "index.html").read_text()
+    (out / "check.html").write_text(page.replace("</body>", _CHECK_SCRIPT))
+    dom = _chromium(
+        ["--virtual-time-budget=10000", "--dump-dom", (out / "check.html").as_uri()],
+        tmp_path / "profile-dom",
+    )
+    assert dom.returncode == 0, dom.stderr[-2000:]
+    parsed = parse(dom.stdout)
+    body = next(a for a in parsed.attrs_seen if "data-images" in a)
+    assert int(body["data-images"] or 0) == len(parse(page).images) > 0
+    assert body["data-broken"] == "0", "broken images: " + json.dumps(
+        [a.get("src") for a in parsed.attrs_seen if a.get("data-broken") == "1"]
+    )
+    assert parsed.h2 == list(SECTIONS)
+
+    shot = tmp_path / "shot.png"
+    res = _chromium(
+        ["--window-size=1280,2400", "--hide-scrollbars", f"--screenshot={shot}",
+         (out / "index.html").as_uri()],
+        tmp_path / "profile-shot",
+    )  # fmt: skip
+    assert res.returncode == 0 and shot.is_file(), res.stderr[-2000:]
+    with Image.open(shot) as im:
+        arr = np.asarray(im.convert("RGB")).astype(int)
+    nonwhite = (arr.sum(axis=2) < 3 * 245).mean()
+    colored = (np.ptp(arr, axis=2) > 40).mean()  # the figures' coloured markers and lines
+    assert nonwhite > 0.02, f"the screenshot is blank ({nonwhite:.4f} non-white)"
+    assert colored > 0.001
+    keep = os.environ.get("W2SG_KEEP_SCREENSHOT")
+    if keep:
+        shutil.copy(shot, keep)
