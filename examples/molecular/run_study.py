@@ -2,6 +2,7 @@
 
     python examples/molecular/run_study.py ladder --out runs/molecular
     python examples/molecular/run_study.py study  --out runs/molecular [--strong minimol]
+    python examples/molecular/run_study.py tables --out runs/molecular   (markdown for the docs)
 
 ``ladder``: ridge-probe test error (RMSE, MAE) of every representation on ``freesolv`` and
 ``qm9:gap`` (2,000 molecules): the pretrained SMILES transformers (mean-pooled last layer), the
@@ -171,6 +172,52 @@ def study(args: argparse.Namespace) -> dict[str, Any]:
     return {"strong": strong_name, "weak": weak_names, "rows": rows, "table": table}
 
 
+def tables(args: argparse.Namespace) -> dict[str, Any]:
+    """Markdown tables of the pretraining records, the ladder and the study (for the docs)."""
+    lines = ["| model | layers | hidden | steps | parameters | MLM loss (train, last 10%) | "
+             "MLM loss (held out) | seconds |", "|---|---|---|---|---|---|---|---|"]  # fmt: skip
+    for name, folder in trained_models(args.models).items():
+        r = read_pretrain_record(folder) or {}
+        st = r["settings"]
+        lines.append(
+            f"| {name} | {st['layers']} | {st['hidden']} | {st['steps']} | {r['parameters']:,} | "
+            f"{r['final_loss']:.3f} | {r['val_loss']:.3f} | {r['seconds']:.0f} |"
+        )
+    ladder_file = args.out / "ladder.json"
+    if ladder_file.is_file():
+        ladder_data = json.loads(ladder_file.read_text())
+        tasks = list(ladder_data)
+        lines += ["", "| representation | dim | " + " | ".join(
+            f"{t} RMSE | {t} MAE" for t in tasks) + " |",
+            "|---|---|" + "---|---|" * len(tasks)]  # fmt: skip
+        by_rep: dict[str, list[str]] = {}
+        dims: dict[str, int] = {}
+        for t in tasks:
+            for row in ladder_data[t]["rows"]:
+                dims[row["representation"]] = row["dim"]
+                by_rep.setdefault(row["representation"], []).append(
+                    f"{row['rmse']:.3f} ± {row['rmse_sd']:.3f} | {row['mae']:.3f}"
+                )
+        for rep, cells in by_rep.items():
+            lines.append(f"| {rep} | {dims[rep]} | " + " | ".join(cells) + " |")
+    study_file = args.out / "study.json"
+    if study_file.is_file():
+        study_data = json.loads(study_file.read_text())
+        lines += ["", "| task | metric | n_weak | Spearman | Kendall | Pearson |",
+                  "|---|---|---|---|---|---|"]  # fmt: skip
+
+        def cell(c: dict[str, Any]) -> str:
+            return f"{c['value']:+.2f} [{c['ci_low']:+.2f}, {c['ci_high']:+.2f}]"
+
+        for row in study_data["table"]:
+            lines.append(
+                f"| {row['task']} | {row['metric']} | {row['n_weak']} | {cell(row['spearman'])} "
+                f"| {cell(row['kendall'])} | {cell(row['pearson'])} |"
+            )
+    print("\n".join(lines))
+    return {"markdown": "\n".join(lines)}
+
+
 def _json_default(value: Any) -> Any:
     if isinstance(value, np.ndarray):
         return value.tolist()
@@ -181,7 +228,7 @@ def _json_default(value: Any) -> Any:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("what", choices=("ladder", "study"))
+    parser.add_argument("what", choices=("ladder", "study", "tables"))
     parser.add_argument("--out", type=Path, default=Path("runs/molecular"))
     parser.add_argument("--models", type=Path, default=None, help="pretrained models folder")
     parser.add_argument("--strong", default=None, help="strong representation (default minimol)")
@@ -190,7 +237,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--strong-ridge", type=float, default=1e-3)
     args = parser.parse_args(argv)
     try:
-        result = ladder(args) if args.what == "ladder" else study(args)
+        result = {"ladder": ladder, "study": study, "tables": tables}[args.what](args)
     except W2SGError as exc:
         print(f"run_study: error: {exc}", file=sys.stderr)
         return 2

@@ -122,6 +122,15 @@ class _Fitted:
     predict: Any
 
 
+def is_score_head(config: RunConfig) -> bool:
+    """Least-squares heads on one-hot targets: their raw outputs are scores, not probabilities.
+
+    Their students learn from the weak model's raw scores (the head is linear in its labels, the
+    setting of THEORY.md §2 and §5.3); metrics use :func:`_proba_from_scores` of those scores.
+    """
+    return config.task != "regression" and config.head in ("ridge", "least_squares")
+
+
 def _proba_from_scores(scores: np.ndarray) -> np.ndarray:
     """Probabilities from the raw outputs of a least-squares head on one-hot targets.
 
@@ -138,8 +147,9 @@ def _fit_head(
 ) -> Any:
     """Fit the head family of ``config`` for ``role`` in {weak, w2s, ceiling}; return a predictor.
 
-    The predictor maps a representation matrix to probabilities ``(n, C)`` (classification and
-    probability tasks) or predictions ``(n,)`` (regression).
+    The predictor maps a representation matrix to the head's own outputs: probabilities ``(n, C)``
+    for the probability heads, predictions ``(n,)`` for regression, and raw scores ``(n, C)`` for
+    least-squares heads on one-hot targets (see :func:`is_score_head`).
     """
     beta = config.weak_ridge if role == "weak" else config.strong_ridge
     task = config.task
@@ -152,14 +162,11 @@ def _fit_head(
             from w2sg.heads.ridge import RidgeHead
 
             head = RidgeHead(beta=beta).fit(H, targets)
-        if task == "regression":
-            return head.predict
-        return lambda X: _proba_from_scores(head.predict(X))
+        return head.predict
     if config.head == "least_squares":
         from w2sg.heads.convex import LeastSquaresHead
 
-        head = LeastSquaresHead(radius=config.radius).fit(H, targets)
-        return lambda X: _proba_from_scores(head.predict(X))
+        return LeastSquaresHead(radius=config.radius).fit(H, targets).predict
     if config.head == "convex_kl" and role != "weak":
         from w2sg.heads.convex import ConvexKLHead
 
@@ -446,19 +453,19 @@ def run_pipeline(
 
     # 1-2. The weak model (trained on D̃ with truth) or the labeller's given predictions.
     weak = None if weak_repr is None else np.asarray(weak_repr, dtype=np.float64)
-    weak_out: dict[str, np.ndarray] = {}
+    raw: dict[str, dict[str, np.ndarray]] = {}
     if weak_predictions is not None:
         wp = _labeller_outputs(np.asarray(weak_predictions, dtype=float), lab)
-        weak_out = {name: wp[idx] for name, idx in eval_splits.items()}
+        raw["weak"] = {name: wp[idx] for name, idx in eval_splits.items()}
         notes.append("weak model given as predictions (a labeller); no weak model was trained")
     else:
         assert weak is not None
         weak_fit = _fit_head(weak[tr], lab.targets(tr), config, role="weak", seed=config.seed)
-        weak_out = {name: weak_fit(weak[idx]) for name, idx in eval_splits.items()}
-        weak_out["weak_train"] = weak_fit(weak[tr])
+        raw["weak"] = {name: weak_fit(weak[idx]) for name, idx in eval_splits.items()}
+        raw["weak"]["weak_train"] = weak_fit(weak[tr])
 
-    # 3. Weak labels on D̂: soft (probabilities or values) and, for classification, hard.
-    weak_labels = weak_out["w2s_train"]
+    # 3. Weak labels on D̂: the weak model's outputs (soft), or their argmax with loss 'hard'.
+    weak_labels = raw["weak"]["w2s_train"]
     w2s_targets = weak_labels
     if config.task != "regression" and config.head != "softmax" and config.loss == "hard":
         w2s_targets = np.eye(weak_labels.shape[1])[weak_labels.argmax(axis=1)]
@@ -468,10 +475,18 @@ def run_pipeline(
     ceil_fit = _fit_head(
         strong[hat], lab.targets(hat), config, role="ceiling", seed=config.seed + 2
     )
-    preds: dict[str, dict[str, np.ndarray]] = {
-        "weak": weak_out,
-        "w2s": {name: w2s_fit(strong[idx]) for name, idx in eval_splits.items()},
-        "ceiling": {name: ceil_fit(strong[idx]) for name, idx in eval_splits.items()},
+    raw["w2s"] = {name: w2s_fit(strong[idx]) for name, idx in eval_splits.items()}
+    raw["ceiling"] = {name: ceil_fit(strong[idx]) for name, idx in eval_splits.items()}
+    # A labeller's predictions are probabilities already; score heads' own outputs are not.
+    score_head = is_score_head(config)
+    preds = {
+        m: {
+            s: _proba_from_scores(a)
+            if score_head and not (m == "weak" and weak_predictions is not None)
+            else a
+            for s, a in by_split.items()
+        }
+        for m, by_split in raw.items()
     }
 
     # 6. Metrics.
@@ -534,6 +549,14 @@ def run_pipeline(
             w2s_test=preds["w2s"]["test"],
             eps=config.eps,
         )
+        if score_head:
+            # The squared misfit is exact for the values the heads were fitted to: raw scores.
+            from w2sg.theory.bounds import misfit_sq
+
+            bounds["misfit_sq"] = {
+                part: misfit_sq(lab.targets(idx), raw["weak"][split], raw["w2s"][split])
+                for part, split, idx in (("train", "w2s_train", hat), ("test", "test", te))
+            }
     elif config.bounds and config.head in ("ridge", "least_squares"):
         from w2sg.theory.bounds import misfit_sq
 

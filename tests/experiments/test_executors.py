@@ -161,6 +161,8 @@ def test_kill_9_mid_sweep_then_resume(tmp_path: Path) -> None:
 
     recorded = _count(db)
     assert 4 <= recorded < 2 * n_weak
+    leftover = db.with_name("runs.db.inputs")
+    assert leftover.is_dir()  # the killed sweep could not remove its prepared inputs
     specs = make_specs([f"w{i}" for i in range(n_weak)], [0, 1], sleep=sleep)
     summary = run_sweep(
         specs, db, workers=2, run_fn=fake_run, prepare_fn=fake_prepare, progress=False
@@ -175,6 +177,7 @@ def test_kill_9_mid_sweep_then_resume(tmp_path: Path) -> None:
     assert len(hashes) == len(set(hashes)) == 2 * n_weak
     assert {r["config_hash"] for r in rows} == {s.config_hash for s in specs}
     assert all(r["status"] == "done" for r in rows)
+    assert not leftover.exists()  # the next sweep removed them, and its own
 
     final = run_sweep(
         specs, db, workers=2, run_fn=fake_run, prepare_fn=fake_prepare, progress=False

@@ -36,6 +36,16 @@ def test_matches_sklearn_ridge(
     assert head.coef_.shape == ((d,) if m is None else (d, m))
 
 
+def test_cholesky_falls_back_to_eigh_for_tiny_beta() -> None:
+    # Duplicated column: G = [[18, 18], [18, 18]] and the second Cholesky pivot rounds to a
+    # negative number for tiny β; the eigh solver gives the minimum-norm solution instead.
+    H = np.array([[3.0, 3.0], [-3.0, -3.0]])
+    y = np.array([1.0, -1.0])
+    head = RidgeHead(beta=1e-300, solver="cholesky").fit(H, y)
+    assert head.decomposition_ is not None
+    np.testing.assert_allclose(head.coef_, [1 / 6, 1 / 6], rtol=1e-12)
+
+
 def test_float32_input_matches_float64() -> None:
     H, Y = _data(300, 40, None)
     H32 = H.astype(np.float32)

@@ -73,9 +73,9 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from w2sg.pipeline import run_pipeline
 
     folder = tmp_path_factory.mktemp("run")
-    data = default_synthetic(400, task="classification", n_weak=2, noise_dim=60, seed=1)
+    data = default_synthetic(240, task="classification", n_weak=2, noise_dim=30, seed=1)
     weak, strong = data.representations["weak_2"], data.representations["strong"]
-    config = RunConfig(head="softmax", n_bootstrap=100)
+    config = RunConfig(head="softmax", n_bootstrap=50)
     run_pipeline(weak, strong, data.labels, config).save(folder)
     study_config = RunConfig(optimizer="adam", epochs=8, theory=False)
     study = epoch_study(weak, strong, data.labels, study_config, epochs=(1, 2, 4, 8))

@@ -38,6 +38,14 @@ def _tiny(name: str = "tiny", steps: int = 5) -> SmilesLMConfig:
     )  # fmt: skip
 
 
+@pytest.fixture(autouse=True)
+def _own_registry(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Registrations made here stay here."""
+    from w2sg.represent import models
+
+    monkeypatch.setattr(models, "REGISTRY", dict(models.REGISTRY))
+
+
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> smiles_lm.PretrainResult:
     root = tmp_path_factory.mktemp("smiles-lm")
@@ -104,11 +112,11 @@ def test_resume_skips_a_finished_model(trained: smiles_lm.PretrainResult) -> Non
 
 
 def test_registers_trained_models_as_smiles_kind(trained: smiles_lm.PretrainResult) -> None:
-    from w2sg.represent.models import REGISTRY
+    from w2sg.represent import models
 
     found = smiles_lm.register_trained_models(trained.folder.parent)
     assert found == {"smiles-lm/tiny": trained.folder}
-    spec = REGISTRY["smiles-lm/tiny"]
+    spec = models.REGISTRY["smiles-lm/tiny"]
     assert (spec.kind, spec.backend, spec.dim, spec.layers, spec.pooling) == (
         "smiles", "transformers", 16, 1, "mean",
     )  # fmt: skip

@@ -247,13 +247,20 @@ def format_summary(record: dict[str, Any]) -> str:
             f"{_fmt(t.get('corrected_error'))}",
         ]
     b = record.get("bounds")
-    if b and "generalization" in b:
-        lines += ["", "bounds on test (following [Y]/[C]):"]
-        for name in ("generalization", "calibration", "disagreement"):
-            entry = b.get(name)
-            row = _bound_row(entry)
-            if row:
-                lines.append(f"  {name:<15}{row}")
+    if b:
+        lines += ["", "bounds (following [Y]/[C]; test unless marked D̂):"]
+        rows: list[tuple[str, Any]] = []
+        if "generalization" in b:
+            rows.append(("cross-entropy, TV form", b["generalization"]["tv"]))
+            rows.append(("0-1 error", b["disagreement"]))
+            for entry in b["calibration"]["per_class"]:
+                rows.append((f"smooth CE, class {entry['class']}", entry["mean_abs"]))
+        for name in ("misfit_sq", "misfit_kl"):
+            if name in b:
+                rows.append((f"{name} on D̂", b[name]["train"]))
+                rows.append((f"{name} on test", b[name]["test"]))
+        for label, entry in rows:
+            lines.append(f"  {label:<24}{_bound_row(entry)}")
         for note in b.get("notes", []):
             lines.append(f"  note: {note}")
     for note in record.get("notes", []):
@@ -261,21 +268,16 @@ def format_summary(record: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def _bound_row(entry: Any) -> str | None:
-    """One line for a bound: measured, weak, [lower, upper], holds."""
-    if not isinstance(entry, dict):
-        return None
-    if "measured" not in entry:
-        for value in entry.values():
-            if isinstance(value, dict) and "measured" in value:
-                entry = value
-                break
-        else:
-            return None
+def _bound_row(entry: dict[str, Any]) -> str:
+    """One line for a bound ``{measured, weak, lower, upper, holds}`` or a misfit entry."""
+    if "misfit" in entry:
+        return (
+            f"err_w2s {_fmt(entry['err_w2s'])} ≤ err_weak − misfit = {_fmt(entry['err_weak'])} − "
+            f"{_fmt(entry['misfit'])}   holds {entry['holds']}"
+        )
     return (
         f"measured {_fmt(entry['measured'])}  weak {_fmt(entry.get('weak'))}  "
-        f"[{_fmt(entry.get('lower'))}, {_fmt(entry.get('upper'))}]  "
-        f"holds {entry.get('holds')}"
+        f"bound [{_fmt(entry.get('lower'))}, {_fmt(entry.get('upper'))}]  holds {entry['holds']}"
     )
 
 

@@ -5,8 +5,9 @@ draw, a dataset's labels, one representation of a dataset) is prepared exactly o
 as soon as the units it needs are ready.
 
 - ``local``: a :class:`concurrent.futures.ProcessPoolExecutor` (forkserver where available, else
-  spawn) with one worker per core by default. Units are written as ``.npy`` files (no pickle) to a
-  temporary folder and memory-mapped by the runs.
+  spawn) with one worker per core by default. Units are written as ``.npy`` files (no pickle) to
+  ``<store>.inputs/<pid>/`` and memory-mapped by the runs; the folder is removed at the end (and
+  by the next sweep, when a killed sweep could not).
 - ``ray``: real Ray tasks. ``ray.init()`` starts a local cluster unless an address is given
   (``auto`` joins a running one). Units live in Ray's object store and are passed to the runs by
   reference.
@@ -21,6 +22,7 @@ import contextlib
 import hashlib
 import multiprocessing as mp
 import os
+import shutil
 import sys
 import tempfile
 import threading
@@ -135,14 +137,16 @@ def run_sweep(
 
         try:
             if pending and executor == "local":
-                run_local(
-                    pending,
-                    on_result,
-                    on_unit,
-                    workers=workers,
-                    run_fn=run_fn,
-                    prepare_fn=prepare_fn,
-                )
+                with _scratch_folder(Path(store)) as scratch:
+                    run_local(
+                        pending,
+                        on_result,
+                        on_unit,
+                        workers=workers,
+                        run_fn=run_fn,
+                        prepare_fn=prepare_fn,
+                        scratch=scratch,
+                    )
             elif pending:
                 run_ray(
                     pending,
@@ -181,6 +185,38 @@ def _progress_bar(total: int, enabled: bool) -> Any:
 # -- local process pool --------------------------------------------------------------------
 
 
+@contextlib.contextmanager
+def _scratch_folder(store: Path) -> Iterator[Path]:
+    """``<store>.inputs/<pid>``: the prepared inputs of this sweep process, removed at the end.
+
+    A sweep killed with SIGKILL cannot clean up, so every sweep first removes the folders of
+    sweep processes that no longer run.
+    """
+    root = store.with_name(store.name + ".inputs")
+    if root.is_dir():
+        for old in root.iterdir():
+            if old.name.isdigit() and not _alive(int(old.name)):
+                shutil.rmtree(old, ignore_errors=True)
+    folder = root / str(os.getpid())
+    folder.mkdir(parents=True, exist_ok=True)
+    try:
+        yield folder
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
+        with contextlib.suppress(OSError):
+            root.rmdir()  # only when no other sweep is using it
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def _mp_context() -> Any:
     method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
     ctx = mp.get_context(method)
@@ -205,6 +241,15 @@ def _one_thread_per_worker() -> Iterator[None]:
                 os.environ.pop(k, None)
             else:
                 os.environ[k] = v
+
+
+@contextlib.contextmanager
+def _folder(scratch: Path | None) -> Iterator[str]:
+    if scratch is not None:
+        yield str(scratch)
+        return
+    with tempfile.TemporaryDirectory(prefix="w2sg-sweep-") as folder:
+        yield folder
 
 
 def _init_worker(sweep_pid: int) -> None:
@@ -258,8 +303,12 @@ def run_local(
     workers: int | None = None,
     run_fn: RunFn = pipeline_run,
     prepare_fn: PrepareFn = prepare,
+    scratch: Path | None = None,
 ) -> None:
-    """Run ``specs`` on a local process pool; call ``on_result`` with each record as it arrives."""
+    """Run ``specs`` on a local process pool; call ``on_result`` with each record as it arrives.
+
+    Prepared inputs are written to ``scratch`` (default: a temporary folder) and removed after.
+    """
     plan = plan_units(specs)
     workers = workers or os.cpu_count() or 1
     needs = {s.config_hash: {u.key for u, _ in inputs_of(s).values()} for s in specs}
@@ -270,7 +319,7 @@ def run_local(
     unit_errors: dict[str, str] = {}
 
     with (
-        tempfile.TemporaryDirectory(prefix="w2sg-sweep-") as folder,
+        _folder(scratch) as folder,
         _one_thread_per_worker(),
         ProcessPoolExecutor(
             max_workers=workers,

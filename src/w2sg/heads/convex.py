@@ -50,7 +50,8 @@ class LeastSquaresHead:
 
         θ, b = argmin (1/n) ‖H θ + b − y‖²  subject to ‖θ‖ ≤ R   (‖·‖ Frobenius for 2-D y),
 
-    with H centred by its training column mean when ``center`` (then b is free and not penalised).
+    with H centred by its training column mean when ``center`` (b is then free, not in the ball,
+    and equals the target mean); with ``center=False`` there is no intercept (b = 0).
     Without a radius, or when the minimum-norm least-squares solution θ₀ = H⁺ y already has
     ‖θ₀‖ ≤ R, that solution is returned. Otherwise the constraint is active and the solution is the
     ridge solution θ(β) = (HᵀH/n + β I)⁻¹ Hᵀy/n whose norm equals R: with H = U S Vᵀ (one SVD),
@@ -114,8 +115,9 @@ class LeastSquaresHead:
 class ConvexKLHead:
     """Affine probability head fitted by reverse KL to weak probabilities (binary, convex).
 
-    The model is p(x) = θᵀ(h(x) − μ) + b (μ the training column mean when ``center``), and the fit
-    solves the convex problem
+    The model is p(x) = θᵀ(h(x) − μ) + b (μ the training column mean when ``center``, else 0; the
+    intercept b is always present, so ``center`` changes only the numerics), and the fit solves the
+    convex problem
 
         min_{θ, b}  (1/n) Σ_i KL(p_i ‖ q_i)   subject to  ε ≤ p_i ≤ 1 − ε  for every training i,
 
@@ -130,10 +132,11 @@ class ConvexKLHead:
     Solver: the predictions on the sample live in the column space of [H − μ, 1]; with its thin SVD
     A = U (orthonormal, rank r ≤ n) the problem has r variables z with p = A z. A log-barrier Newton
     method (exact gradients and Hessians, t grows by ``mu`` per outer step) runs until the duality
-    gap of the mean-KL objective is below ``tol``; then the constraints that are active are fixed
-    and Newton is run on the equality-constrained problem, which gives the KKT point to machine
-    precision when the active set is right (checked: feasibility and non-negative multipliers;
-    otherwise the barrier solution is kept). ``max_iter`` caps the total Newton steps.
+    gap of the mean-KL objective is below max(``tol``, 1e-8); then the constraints that are active
+    are fixed and Newton is run on the equality-constrained problem, which gives the KKT point to
+    machine precision when the active set is right (checked: feasibility, multiplier signs and
+    stationarity). If the check fails, the barrier method goes on to a gap of ``tol``.
+    ``max_iter`` bounds the Newton steps (checked after each centring).
 
     Off the training sample an affine function can leave [ε, 1 − ε]; :meth:`predict_proba` clips to
     that interval (a no-op on the training sample).

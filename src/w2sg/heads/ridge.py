@@ -279,7 +279,8 @@ def _cholesky_ridge(
         Hc = np.asarray(H, dtype=np.float64) - mean
         gram, rhs = Hc @ Hc.T, R
     gram[np.diag_indices_from(gram)] += n * beta
-    sol = scipy.linalg.solve(gram, rhs, assume_a="pos", overwrite_a=True, check_finite=False)
+    factor = scipy.linalg.cho_factor(gram, overwrite_a=True, check_finite=False)
+    sol = scipy.linalg.cho_solve(factor, rhs, check_finite=False)
     return sol if d <= n else np.asarray(Hc.T @ sol)
 
 
@@ -292,12 +293,18 @@ class RidgeHead:
     ``solver``: ``"eigh"`` builds a :class:`RidgeDecomposition` (kept as ``decomposition_``,
     reusable for other β and labels; needed for β = 0); ``"cholesky"`` solves the regularised
     normal equations of the smaller side, (H_cᵀH_c + nβI)θ = H_cᵀ(y − ȳ) or the dual form, which
-    is 3–5× cheaper for one β and needs β > 0 (``decomposition_`` is then ``None``); ``"auto"``
+    is 3–5× cheaper for one β and needs β > 0 (``decomposition_`` is then ``None``; if the
+    factorisation fails because nβ is below the rounding error of the Gram matrix, it falls back to
+    ``"eigh"``); ``"auto"``
     (default) picks ``"cholesky"`` when β > 0 and ``"eigh"`` otherwise, like scikit-learn.
 
     Attributes after :meth:`fit`: ``coef_`` (d,) or (d, m), ``intercept_`` float or (m,),
     ``mean_`` (d,), ``decomposition_``.
     """
+
+    coef_: FloatArray
+    intercept_: FloatArray | float
+    mean_: FloatArray
 
     def __init__(self, beta: float = 0.0, center: bool = True, solver: str = "auto") -> None:
         self.beta = beta
@@ -317,25 +324,33 @@ class RidgeHead:
                 "the cholesky ridge solver needs beta > 0; use solver='eigh' for beta=0"
             )
         self.decomposition_: RidgeDecomposition | None = None
-        if solver == "eigh":
-            self.decomposition_ = RidgeDecomposition(H, center=self.center)
-            self.coef_, self.intercept_ = self.decomposition_.solve(Y, beta)
-            self.mean_ = self.decomposition_.mean_
-            return self
-        Harr = check_design(H, "H")
-        n, d = Harr.shape
-        self.mean_ = (
-            np.mean(Harr, axis=0, dtype=np.float64) if self.center else np.zeros(d, np.float64)
-        )
-        Yarr = check_targets(Y, n, "Y")
-        Y2 = Yarr[:, None] if Yarr.ndim == 1 else Yarr
-        ybar = Y2.mean(axis=0) if self.center else np.zeros(Y2.shape[1])
-        theta = _cholesky_ridge(Harr, Y2 - ybar, self.mean_, beta)
-        intercept = ybar - self.mean_ @ theta
-        if Yarr.ndim == 1:
-            self.coef_, self.intercept_ = theta[:, 0], float(intercept[0])
-        else:
-            self.coef_, self.intercept_ = theta, intercept
+        if solver == "cholesky":
+            Harr = check_design(H, "H")
+            n, d = Harr.shape
+            mean: FloatArray = (
+                np.asarray(np.mean(Harr, axis=0, dtype=np.float64))
+                if self.center
+                else np.zeros(d, np.float64)
+            )
+            Yarr = check_targets(Y, n, "Y")
+            Y2 = Yarr[:, None] if Yarr.ndim == 1 else Yarr
+            ybar = Y2.mean(axis=0) if self.center else np.zeros(Y2.shape[1])
+            try:
+                theta = _cholesky_ridge(Harr, Y2 - ybar, mean, beta)
+            except np.linalg.LinAlgError:
+                # nβ below the rounding error of the Gram matrix: only the eigh solver is safe.
+                solver = "eigh"
+            else:
+                intercept = ybar - mean @ theta
+                self.mean_ = mean
+                if Yarr.ndim == 1:
+                    self.coef_, self.intercept_ = theta[:, 0], float(intercept[0])
+                else:
+                    self.coef_, self.intercept_ = theta, intercept
+                return self
+        self.decomposition_ = RidgeDecomposition(H, center=self.center)
+        self.coef_, self.intercept_ = self.decomposition_.solve(Y, beta)
+        self.mean_ = self.decomposition_.mean_
         return self
 
     def predict(self, H: ArrayLike) -> FloatArray:

@@ -35,7 +35,7 @@ import torch
 from numpy.typing import ArrayLike, NDArray
 
 from w2sg.errors import W2SGError
-from w2sg.heads.losses import LossFn, StepState, get_loss
+from w2sg.heads.losses import LossFn, StepState, get_loss, xent, xent_value_and_grad
 
 __all__ = ["OPTIMIZERS", "SoftmaxHead", "sklearn_C"]
 
@@ -193,12 +193,13 @@ class SoftmaxHead:
         n_classes = t.shape[1]
 
         self.mean_ = h.mean(axis=0) if self.center else np.zeros(d)
-        # Centred features with a column of ones: one matmul gives the logits, intercept included.
-        x = torch.empty((n, d + 1), dtype=torch.float64)
-        x[:, :d] = torch.from_numpy(h - self.mean_)
+        # Centred features with a column of ones: one product gives the logits, intercept included.
+        x = np.empty((n, d + 1))
+        np.subtract(h, self.mean_, out=x[:, :d])
         x[:, d] = 1.0
         y = torch.from_numpy(t)
-        theta = torch.zeros((d + 1, n_classes), dtype=torch.float64)
+        shape = (d + 1,) if n_classes == 2 else (d + 1, n_classes)
+        theta = torch.zeros(shape, dtype=torch.float64)
 
         if self.optimizer == "lbfgs":
             self._fit_lbfgs(x, y, theta, loss_fn)
@@ -210,37 +211,59 @@ class SoftmaxHead:
 
     def _objective_and_grad(
         self,
-        x: torch.Tensor,
+        x: NDArray[np.float64],
         y: torch.Tensor,
         theta: torch.Tensor,
         loss_fn: LossFn,
         state: StepState,
     ) -> tuple[torch.Tensor, torch.Tensor]:
-        """J(θ) and ∂J/∂θ = xᵀ ∂L/∂z + l2·[W; 0] for θ = [W; b] and z = xθ.
+        """J(θ) and its gradient; x = [H − μ, 1] and θ = [W; b] (binary: θ = a, see below).
 
-        Autograd runs through the loss on the (B, C) logits only. The two products with x are
-        written as (θᵀxᵀ)ᵀ and (gᵀx)ᵀ: with few classes these run as BLAS calls several times
-        faster than xθ and xᵀg, which is most of the cost of a fit.
+        Multiclass: z = xθ and ∂J/∂θ = xᵀ ∂L/∂z + l2·[W; 0]. Binary: the parameters are
+        θ = [W; b]_{:,1} =: a with [W; b] = [−a, a] (a softmax loss sees only z_1 − z_0, and the
+        penalty is smallest for antisymmetric columns, so the minimiser has this form), so
+        z = (−xa, xa), ‖W‖_F² = 2‖a_{:-1}‖² and ∂J/∂a = xᵀ(∂L/∂z_1 − ∂L/∂z_0) + 2·l2·[a_{:-1}; 0]:
+        matrix-vector products, half the work of a two-column W.
+
+        Autograd runs through the loss on the (B, C) logits only; ``xent`` uses its closed form
+        (p − t)/B instead, a third of the time of a binary fit. The two products with x, most of
+        the rest, go through numpy's BLAS: on the same buffers it was 1.5-3× faster than torch's
+        MKL matrix-vector kernels on the AMD benchmark machine.
         """
+        theta_np = theta.numpy()
+        if theta.ndim == 1:
+            half = torch.from_numpy(x @ theta_np)
+            logits = torch.stack([-half, half], dim=1)
+        else:
+            logits = torch.from_numpy(x @ theta_np)
+        if loss_fn is xent:
+            loss, grad_logits = xent_value_and_grad(logits, y)
+        else:
+            logits.requires_grad_(True)
+            loss = loss_fn(logits, y, state)
+            (grad_logits,) = torch.autograd.grad(loss, logits)
         with torch.no_grad():
-            logits = (theta.T @ x.T).T.contiguous()
-        logits.requires_grad_(True)
-        loss = loss_fn(logits, y, state)
-        (grad_logits,) = torch.autograd.grad(loss, logits)
-        with torch.no_grad():
+            g = grad_logits.numpy()
+            if theta.ndim == 1:
+                grad = torch.from_numpy(x.T @ (g[:, 1] - g[:, 0]))
+                penalty = 2.0 * self.l2
+            else:
+                grad = torch.from_numpy(x.T @ g)
+                penalty = self.l2
             weights = theta[:-1]
-            grad = (grad_logits.T @ x).T.contiguous()
-            grad[:-1] += self.l2 * weights
-            value = loss.detach() + 0.5 * self.l2 * (weights * weights).sum()
+            grad[:-1] += penalty * weights
+            value = loss.detach() + 0.5 * penalty * (weights * weights).sum()
         return value, grad
 
     def _store(self, theta: torch.Tensor) -> None:
         params = theta.detach().numpy()
+        if params.ndim == 1:
+            params = np.stack([-params, params], axis=1)
         self.coef_ = params[:-1].copy()
         self.intercept_ = params[-1].copy()
 
     def _fit_lbfgs(
-        self, x: torch.Tensor, y: torch.Tensor, theta: torch.Tensor, loss_fn: LossFn
+        self, x: NDArray[np.float64], y: torch.Tensor, theta: torch.Tensor, loss_fn: LossFn
     ) -> None:
         # torch's L-BFGS drops curvature pairs with the absolute test yᵀs > 1e-10, which discards
         # every pair near the optimum of a mean loss and slows the last digits badly. Minimising
@@ -277,7 +300,7 @@ class SoftmaxHead:
 
     def _fit_adam(
         self,
-        x: torch.Tensor,
+        x: NDArray[np.float64],
         y: torch.Tensor,
         theta: torch.Tensor,
         loss_fn: LossFn,
@@ -293,7 +316,7 @@ class SoftmaxHead:
             for start in range(0, n, self.batch_size):
                 idx = order[start : start + self.batch_size]
                 _, theta.grad = self._objective_and_grad(
-                    x[idx], y[idx], theta, loss_fn, StepState(step, total_steps)
+                    x[idx.numpy()], y[idx], theta, loss_fn, StepState(step, total_steps)
                 )
                 opt.step()
                 step += 1

@@ -183,7 +183,10 @@ class TransformersEncoder:
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
         dtype = torch.bfloat16 if self.device.type == "cuda" else torch.float32
         kwargs: dict[str, Any] = {}
-        gguf = spec.gguf_file or next((p.name for p in sorted(folder.glob("*.gguf"))), None)
+        ggufs = sorted(p.name for p in folder.glob("*.gguf")) if folder.is_dir() else []
+        if folder.is_file() and folder.suffix == ".gguf":
+            folder, ggufs = folder.parent, [folder.name]
+        gguf = spec.gguf_file if spec.gguf_file in ggufs else (ggufs[0] if ggufs else None)
         if gguf:
             kwargs["gguf_file"] = gguf
         self.tokenizer = AutoTokenizer.from_pretrained(folder, **kwargs)

