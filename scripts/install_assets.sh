@@ -3,7 +3,11 @@
 #
 #   scripts/install_assets.sh [base|full]      (default: base; full = base + the large assets)
 #
-# Uses $VENV/bin/pip (VENV defaults to .venv). Idempotent: pip skips what is already installed.
+# full also downloads the bigbench 1.0.0 sdist (358 MB, read as an archive, never installed) into
+# $W2SG_CACHE_DIR/assets (default ~/.cache/w2sg/assets).
+#
+# Uses $VENV/bin/python -m pip (VENV defaults to .venv). Idempotent: pip skips what is already
+# installed.
 # Lines of requirements/assets-*.txt marked `# install: OPTIONS` are installed with those pip options
 # (for example --no-deps), one pip call per distinct option set. torch is never installed here: the
 # torch already in the venv is pinned with a constraint so no dependency can replace it.
@@ -18,10 +22,10 @@ esac
 
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 venv="${VENV:-$root/.venv}"
-pip="$venv/bin/pip"
+pip=("$venv/bin/python" -m pip)  # not bin/pip, whose shebang goes stale in a copied venv
 python="$venv/bin/python"
-if [[ ! -x "$pip" ]]; then
-  echo "install_assets: no pip at $pip; create the venv first (or set VENV)" >&2
+if [[ ! -x "$python" ]]; then
+  echo "install_assets: no python at $python; create the venv first (or set VENV)" >&2
   exit 2
 fi
 
@@ -54,8 +58,19 @@ for key in "${!groups[@]}"; do
   opts="${key#with:}"
   echo "+ pip install $opts ${groups[$key]}"
   # shellcheck disable=SC2086
-  "$pip" install --quiet -c "$constraints" $opts ${groups[$key]}
+  "${pip[@]}" install --quiet -c "$constraints" $opts ${groups[$key]}
 done
+
+# BIG-bench tasks are read from the bigbench sdist archive, which is downloaded, never installed.
+if [[ "$set_name" == full ]]; then
+  cache="${W2SG_CACHE_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/w2sg}"
+  if [[ ! -f "$cache/assets/bigbench-1.0.0.tar.gz" ]]; then
+    echo "+ pip download --no-deps --no-binary :all: bigbench==1.0.0 -> $cache/assets"
+    mkdir -p "$cache/assets"
+    "${pip[@]}" download --quiet --no-deps --no-binary :all: --no-build-isolation \
+      -d "$cache/assets" bigbench==1.0.0
+  fi
+fi
 
 after="$("$python" -c 'import importlib.metadata as m; print(m.version("torch"))')"
 if [[ "$after" != "$torch_version" ]]; then

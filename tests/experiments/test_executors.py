@@ -7,6 +7,7 @@ end-to-end tests with the real pipeline are in test_sweep_e2e.py).
 from __future__ import annotations
 
 import importlib.util
+import logging
 import os
 import signal
 import sqlite3
@@ -16,6 +17,7 @@ import time
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from sweep_fakes import fake_prepare, fake_run, make_specs
@@ -65,7 +67,7 @@ def ray_cluster() -> Iterator[None]:
     # Ray workers import the fakes by module name; they inherit the driver's environment.
     saved = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = os.pathsep.join([str(HERE), str(SRC), saved or ""])
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR")
+    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.ERROR)
     try:
         yield
     finally:
@@ -88,7 +90,12 @@ def test_sweep_runs_once_records_failures_and_resumes(
     log = tmp_path / "log"
     log.mkdir()
     db = tmp_path / "runs.db"
-    kwargs = {"executor": executor, "workers": 2, "run_fn": fake_run, "prepare_fn": fake_prepare}
+    kwargs: dict[str, Any] = {
+        "executor": executor,
+        "workers": 2,
+        "run_fn": fake_run,
+        "prepare_fn": fake_prepare,
+    }
     summary = run_sweep(sweep_specs(log), db, progress=False, **kwargs)
     check_first_sweep(db, summary, log)
 

@@ -110,7 +110,7 @@ def test_layers_of_one_model_are_extracted_in_one_pass(monkeypatch: pytest.Monke
     calls: list[object] = []
     stacked = np.arange(7 * 5 * 3, dtype=np.float32).reshape(7, 5, 3)
 
-    def fake(dataset, model, layer, pooling, limit, *, seed=0, progress=True):  # type: ignore[no-untyped-def]
+    def fake(dataset, model, layer, pooling, limit, *, seed=0, progress=True):
         calls.append(layer)
         assert (dataset, model, pooling, limit, seed, progress) == (
             "d",

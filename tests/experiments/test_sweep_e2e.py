@@ -125,3 +125,17 @@ def test_cli_errors_are_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[s
     assert len(err.splitlines()) == 1
     assert main(["study", str(tmp_path / "missing.db")]) == 2
     assert "does not exist" in capsys.readouterr().err
+
+
+def test_dry_run_lists_runs(
+    swept: tuple[Path, Path, dict], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg, _, _ = swept
+    db = tmp_path / "never.db"
+    assert main(["sweep", str(cfg), "--store", str(db), "--dry-run", "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["total"] == 6 and len(out["runs"]) == 6
+    assert {r["config_hash"] for r in out["runs"]} == {
+        s.config_hash for s in load_sweep(cfg).expand()
+    }
+    assert not db.exists()

@@ -188,6 +188,14 @@ def test_principal_decomposition_rules() -> None:
         np.testing.assert_allclose(dec.eigenvalues, lam, rtol=1e-9)
         np.testing.assert_allclose(dec.s, np.sqrt(lam), rtol=1e-9)
     assert principal_decomposition(H, rule="noise_floor", noise_floor=10.0).k == 4
+    # Brute force: leading λ_j > F · mean(λ_{j+1..p}), p = n − 1 (centred) or d.
+    H2 = rng.normal(size=(n, 40)) * np.geomspace(6.0, 0.5, 40)
+    lam2 = np.linalg.svd((H2 - H2.mean(0)) / np.sqrt(n), compute_uv=False) ** 2
+    for floor in (1.5, 3.0, 6.0, 20.0):
+        expected = 0
+        while expected < 39 and lam2[expected] > floor * lam2[expected + 1 :].mean():
+            expected += 1
+        assert principal_decomposition(H2, rule="noise_floor", noise_floor=floor).k == expected
     dec = principal_decomposition(H, rule="k", k=2)
     assert dec.U.shape == (n, 2)
     np.testing.assert_allclose(dec.U.T @ dec.U, np.eye(2), atol=1e-10)

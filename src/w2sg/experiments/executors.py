@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import multiprocessing as mp
 import os
 import shutil
@@ -57,6 +58,10 @@ EXECUTORS: tuple[str, ...] = ("local", "ray")
 
 OnResult = Callable[[dict[str, Any]], None]
 OnUnit = Callable[[], None]
+Tick = Callable[[], object]
+
+# How often the progress bar is redrawn while nothing finishes (elapsed time and ETA stay live).
+_TICK_S = 1.0
 
 # BLAS / OpenMP pools sized to one thread per worker, so that N workers use N cores, not N².
 _THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
@@ -146,6 +151,7 @@ def run_sweep(
                         run_fn=run_fn,
                         prepare_fn=prepare_fn,
                         scratch=scratch,
+                        tick=bar.refresh,
                     )
             elif pending:
                 run_ray(
@@ -156,6 +162,7 @@ def run_sweep(
                     address=ray_address,
                     run_fn=run_fn,
                     prepare_fn=prepare_fn,
+                    tick=bar.refresh,
                 )
         finally:
             bar.close()
@@ -208,6 +215,8 @@ def _scratch_folder(store: Path) -> Iterator[Path]:
 
 
 def _alive(pid: int) -> bool:
+    if os.name != "posix":  # signal 0 probes a process only on POSIX (it kills on Windows)
+        return True
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -258,17 +267,21 @@ def _init_worker(sweep_pid: int) -> None:
         torch.set_num_threads(1)
     # A sweep killed with SIGKILL cannot stop its pool; idle workers would wait forever on the
     # task queue. Each worker leaves once the sweep process is gone.
-    threading.Thread(target=_exit_with, args=(sweep_pid,), daemon=True).start()
+    if os.name == "posix":
+        args = (sweep_pid, os.getppid())
+        threading.Thread(target=_exit_with, args=args, daemon=True).start()
 
 
-def _exit_with(pid: int) -> None:
+def _exit_with(pid: int, parent: int) -> None:
+    """Exit once the sweep process ``pid`` is gone or this worker lost its ``parent`` (the fork
+    server, which exits with the sweep; checked too in case the sweep's pid is reused)."""
     while True:
         time.sleep(1.0)
+        if os.getppid() != parent:
+            os._exit(1)
         try:
             os.kill(pid, 0)
-        except ProcessLookupError:
-            os._exit(1)
-        except PermissionError:  # the pid was reused by another user's process
+        except (ProcessLookupError, PermissionError):  # PermissionError: pid reused by another user
             os._exit(1)
 
 
@@ -304,6 +317,7 @@ def run_local(
     run_fn: RunFn = pipeline_run,
     prepare_fn: PrepareFn = prepare,
     scratch: Path | None = None,
+    tick: Tick | None = None,
 ) -> None:
     """Run ``specs`` on a local process pool; call ``on_result`` with each record as it arrives.
 
@@ -336,7 +350,9 @@ def run_local(
         try:
             while unit_futures or run_futures:
                 waiting_on: list[Future[Any]] = [*unit_futures, *run_futures]
-                done, _ = wait(waiting_on, return_when=FIRST_COMPLETED)
+                done, _ = wait(waiting_on, timeout=_TICK_S, return_when=FIRST_COMPLETED)
+                if tick is not None:
+                    tick()
                 for fut in done:
                     if fut in unit_futures:
                         key = unit_futures.pop(fut)
@@ -419,6 +435,7 @@ def run_ray(
     address: str | None = None,
     run_fn: RunFn = pipeline_run,
     prepare_fn: PrepareFn = prepare,
+    tick: Tick | None = None,
 ) -> None:
     """Run ``specs`` as Ray tasks; call ``on_result`` with each record as it arrives.
 
@@ -437,7 +454,7 @@ def run_ray(
     if started_here:
         kwargs: dict[str, Any] = {
             "include_dashboard": False,
-            "logging_level": "ERROR",
+            "logging_level": logging.ERROR,
             "configure_logging": True,
         }
         if address:
@@ -474,7 +491,9 @@ def run_ray(
             )
             run_refs[ref] = spec
         while run_refs or prep_refs:
-            ready, _ = ray.wait([*prep_refs, *run_refs], num_returns=1)
+            ready, _ = ray.wait([*prep_refs, *run_refs], num_returns=1, timeout=_TICK_S)
+            if tick is not None:
+                tick()
             for ref in ready:
                 if ref in run_refs:
                     spec = run_refs.pop(ref)

@@ -181,7 +181,7 @@ def correlate(
     n_boot: int = 1000,
     confidence: float = 0.95,
     seed: int = 0,
-) -> dict[str, dict[str, float | None]]:
+) -> dict[str, dict[str, float]]:
     """Spearman, Kendall and Pearson correlation of ``x`` and ``y`` with bootstrap intervals.
 
     Point estimates are :func:`scipy.stats.spearmanr`, :func:`~scipy.stats.kendalltau` and
@@ -207,7 +207,7 @@ def correlate(
         "pearson": _pearson_rows(xb, yb),
     }
     alpha = (1.0 - confidence) / 2.0
-    out: dict[str, dict[str, float | None]] = {}
+    out: dict[str, dict[str, float]] = {}
     for name in CORRELATIONS:
         b = boot[name][np.isfinite(boot[name])]
         lo, hi = np.quantile(b, [alpha, 1.0 - alpha]) if len(b) else (math.nan, math.nan)

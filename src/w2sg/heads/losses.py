@@ -14,6 +14,7 @@ Look a loss up by name with :func:`get_loss`; ``LOSSES`` is the registry.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
@@ -30,6 +31,8 @@ __all__ = [
     "get_loss",
     "hard",
     "logconf",
+    "logconf_alpha",
+    "logconf_targets",
     "reverse_kl",
     "xent",
     "xent_value_and_grad",
@@ -45,8 +48,9 @@ class StepState:
 
     ``step`` counts the optimiser steps taken before this one (0-based) and ``total_steps`` is the
     number planned, so ``progress = step / total_steps`` runs from 0 towards 1. Mini-batch Adam
-    passes the real counts; full-batch L-BFGS optimises one fixed objective and passes
-    ``StepState(step=1, total_steps=1)`` (progress 1, i.e. every warm-up finished).
+    passes the real counts; full-batch L-BFGS passes ``StepState(step=1, total_steps=1)``
+    (progress 1, i.e. every warm-up finished) for its objective (``logconf`` is solved in stages
+    by the head, see :func:`logconf`).
     """
 
     step: int = 1
@@ -114,6 +118,44 @@ def logconf_alpha(state: StepState, alpha_max: float = 0.75, warmup_frac: float 
     return alpha_max * min(1.0, state.progress / warmup_frac)
 
 
+def _harden(logits: Tensor, targets: Tensor) -> Tensor:
+    """ĥ(p) of :func:`logconf` as a float one-hot (B, C) tensor; see there for the definition."""
+    batch, n_classes = logits.shape
+    if n_classes == 2:
+        # Order the rows by the student's confidence in the positive class, z_1 − z_0 (monotone
+        # in p_1 and free of the ties a saturated softmax would add), then by the weak label t_1,
+        # then by row index (stable sorts, the least significant key first).
+        order = torch.argsort(-targets[:, 1], stable=True)
+        order = order[torch.argsort(logits[order, 0] - logits[order, 1], stable=True)]
+        positive_rate = float(targets[:, 1].mean().clamp(0.0, 1.0))
+        # Rows below the positive_rate-quantile of p_0 (linear interpolation) when the p_0 are
+        # distinct; the small slack absorbs rounding in the mean.
+        k = max(math.ceil(positive_rate * (batch - 1) - 1e-9), 0)
+        positive = torch.zeros(batch, dtype=logits.dtype)
+        positive[order[:k]] = 1.0
+        return torch.stack([1.0 - positive, positive], dim=-1)
+    # Argmax of p; a tie between top classes goes to the larger weak label, then the lower index.
+    top = logits == logits.max(dim=-1, keepdim=True).values
+    key = torch.where(top, targets, torch.full_like(targets, -1.0))
+    return F.one_hot(key.argmax(dim=-1), n_classes).to(logits.dtype)
+
+
+def logconf_targets(
+    logits: Tensor,
+    targets: Tensor,
+    state: StepState | None = None,
+    alpha_max: float = 0.75,
+    warmup_frac: float = 0.2,
+) -> Tensor:
+    """The mixed target u = (1 − α) · t + α · ĥ(p) of :func:`logconf`, without gradient."""
+    alpha = logconf_alpha(state if state is not None else StepState(), alpha_max, warmup_frac)
+    with torch.no_grad():
+        if alpha == 0.0:
+            return targets.detach().clone()
+        hardened = _harden(logits.detach(), targets.detach())
+        return (1.0 - alpha) * targets.detach() + alpha * hardened
+
+
 def logconf(
     logits: Tensor,
     targets: Tensor,
@@ -125,28 +167,27 @@ def logconf(
 
     loss = mean_i [ −Σ_j u_ij log p_ij ],  u = (1 − α) · t + α · stopgrad(ĥ(p)),
 
-    with α = alpha_max · min(1, progress / warmup_frac) (see :class:`StepState`; full-batch
-    L-BFGS has progress 1, so α = alpha_max) and ĥ(p) the student's own hardened predictions:
+    with α = alpha_max · min(1, progress / warmup_frac) (see :class:`StepState`) and ĥ(p) the
+    student's own hardened predictions (:func:`logconf_targets` returns u):
 
-    - binary (C = 2): with m = mean_i t_i1 the weak labels' positive rate in the batch and
-      q the m-quantile of p_·0 (linear interpolation, ``torch.quantile``), ĥ(p)_i = (0, 1) if
-      p_i0 < q else (1, 0). So about a fraction m of the batch is hardened to the positive class
-      (the rows the student is most confident are positive), matching the weak class balance;
-    - multiclass: ĥ(p)_i is the one-hot vector of argmax_j p_ij.
+    - binary (C = 2): with m = mean_i t_i1 the weak labels' positive rate in the batch, the
+      k = ⌈m (B − 1)⌉ rows with the largest z_i1 − z_i0 (equivalently the smallest p_i0) get
+      ĥ(p)_i = (0, 1), the others (1, 0). For distinct p_i0 these are exactly the rows with p_i0
+      below the m-quantile of p_·0 (linear interpolation, as ``torch.quantile``), so about a
+      fraction m of the batch is hardened to the positive class, matching the weak class balance.
+      Ties (all rows tie at W = 0, where every prediction is the same) are broken by the weak
+      label t_i1 (larger first), then by the row index, so the count k holds at ties too;
+    - multiclass: ĥ(p)_i is the one-hot vector of argmax_j p_ij, ties broken by the larger weak
+      label t_ij, then the lower class index.
 
     ĥ(p) carries no gradient; the gradient with respect to the logits is (p − u) / B.
+
+    The head's full-batch L-BFGS does not minimise this loss directly (its value moves with ĥ, so
+    it is not one fixed objective for a line search): it solves the warm-up's start (α = 0, i.e.
+    ``xent``) and then iterates to a fixed point at α = alpha_max, see
+    :class:`w2sg.heads.softmax.SoftmaxHead`.
     """
-    alpha = logconf_alpha(state if state is not None else StepState(), alpha_max, warmup_frac)
-    with torch.no_grad():
-        probs = torch.softmax(logits, dim=-1)
-        if logits.shape[-1] == 2:
-            positive_rate = targets[:, 1].mean().clamp(0.0, 1.0)
-            threshold = torch.quantile(probs[:, 0], positive_rate)
-            positive = (probs[:, 0] < threshold).to(logits.dtype)
-            hardened = torch.stack([1.0 - positive, positive], dim=-1)
-        else:
-            hardened = F.one_hot(probs.argmax(dim=-1), logits.shape[-1]).to(logits.dtype)
-    mixed = (1.0 - alpha) * targets + alpha * hardened
+    mixed = logconf_targets(logits, targets, state, alpha_max, warmup_frac)
     return -(mixed * F.log_softmax(logits, dim=-1)).sum(dim=-1).mean()
 
 

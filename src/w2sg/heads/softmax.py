@@ -33,9 +33,10 @@ from typing import Any
 import numpy as np
 import torch
 from numpy.typing import ArrayLike, NDArray
+from scipy.optimize import minimize
 
 from w2sg.errors import W2SGError
-from w2sg.heads.losses import LossFn, StepState, get_loss, xent, xent_value_and_grad
+from w2sg.heads.losses import LossFn, StepState, get_loss, logconf, logconf_targets, xent
 
 __all__ = ["OPTIMIZERS", "SoftmaxHead", "sklearn_C"]
 
@@ -45,6 +46,12 @@ OPTIMIZERS: tuple[str, ...] = ("lbfgs", "adam")
 _ROW_SUM_ATOL = 1e-5
 
 EpochCallback = Callable[[int, "SoftmaxHead"], Any]
+
+# scikit-learn's settings for its lbfgs solver: relative objective change and line-search steps.
+_FTOL = 64 * float(np.finfo(np.float64).eps)
+_MAXLS = 50
+# Full-batch logconf: most fixed-point rounds after the xent warm start (each a warm-started solve).
+_LOGCONF_MAX_ROUNDS = 50
 
 
 def sklearn_C(l2: float, n: int, n_classes: int) -> float:
@@ -72,30 +79,190 @@ def _as_float_matrix(x: ArrayLike, name: str) -> NDArray[np.float64]:
     return arr
 
 
+class _Objective:
+    """J(θ) and ∇J(θ) in numpy float64 on a flat parameter vector θ, for fixed (x, targets).
+
+    x = [H − μ, 1] is (n, p) with p = d + 1. Multiclass: θ is [W; b] (p, C) flattened in C order,
+    z = xθ. Binary: θ ∈ R^p and the logit difference is δ = z_1 − z_0 = k·xθ with the logits
+    z = (−δ/2, δ/2), i.e. [W; b] = (k/2)·[−θ, θ]. A softmax loss sees only δ, and for a given δ the
+    penalty is smallest for antisymmetric columns, so the minimiser has this form: one
+    matrix-vector product each way instead of two. ‖W‖_F² = (k²/2)‖θ_w‖². L-BFGS uses k = 1 (θ is
+    scikit-learn's (w, b)), Adam k = 2 (θ = [W; b]_{:,1}, so its steps are the same as for a
+    two-column W).
+
+    ``xent`` uses closed forms: binary L = mean_i[(t_i0 + t_i1)·softplus(δ_i) − t_i1·δ_i] with
+    ∂L/∂δ_i = ((t_i0 + t_i1)·σ(δ_i) − t_i1)/n, multiclass L = mean_i[(Σ_j t_ij)·lse(z_i) − t_iᵀz_i]
+    with ∂L/∂z = (P·Σ_j t_ij − T)/n (the familiar (p − t)/n for rows on the simplex). Other losses
+    get value and ∂L/∂z from torch autograd on the (n, C) logits only. Either way ∇J = xᵀ G plus
+    the penalty's gradient, the products through numpy's BLAS into preallocated buffers (on the
+    AMD benchmark machine 1.5-3× faster than torch's MKL matrix-vector kernels).
+    """
+
+    def __init__(
+        self,
+        x: NDArray[np.float64],
+        targets: NDArray[np.float64],
+        loss_fn: LossFn,
+        l2: float,
+        binary_scale: float,
+        state: StepState,
+    ) -> None:
+        n, p = x.shape
+        self.x = x
+        self.xt = x.T
+        self.n_classes = targets.shape[1]
+        self.binary = self.n_classes == 2
+        self.k = binary_scale
+        self.l2 = l2
+        self.loss_fn = loss_fn
+        self.state = state
+        self.closed_form = loss_fn is xent
+        if self.binary:
+            self.size = p
+            self.penalty = l2 * binary_scale * binary_scale / 2.0  # ∇ of the penalty: penalty·θ_w
+            self.lin = np.empty(n)
+            self.buf_a = np.empty(n)
+            self.buf_b = np.empty(n)
+        else:
+            self.size = p * self.n_classes
+            self.penalty = l2
+            self.lin = np.empty((n, self.n_classes))
+            self.buf_a = np.empty((n, self.n_classes))
+            self.buf_b = np.empty((n, 1))
+        self.n_weights = self.size - (1 if self.binary else self.n_classes)
+        self.grad = np.empty(self.size)
+        self.set_targets(targets)
+
+    def set_targets(self, targets: NDArray[np.float64]) -> None:
+        self.targets = np.ascontiguousarray(targets, dtype=np.float64)
+        self.targets_torch = torch.from_numpy(self.targets)
+        if self.binary:
+            self.t1 = np.ascontiguousarray(self.targets[:, 1])
+            self.tsum = self.targets.sum(axis=1)
+        else:
+            self.tsum = self.targets.sum(axis=1, keepdims=True)
+
+    def logits(self, theta: NDArray[np.float64]) -> NDArray[np.float64]:
+        """(n, C) logits z at θ (a new array)."""
+        if self.binary:
+            half = (0.5 * self.k) * (self.x @ theta)
+            return np.stack([-half, half], axis=1)
+        return self.x @ theta.reshape(-1, self.n_classes)
+
+    def __call__(self, theta: NDArray[np.float64]) -> tuple[float, NDArray[np.float64]]:
+        n = self.x.shape[0]
+        grad = self.grad
+        if self.binary:
+            delta = self.lin
+            np.dot(self.x, theta, out=delta)
+            if self.k != 1.0:
+                delta *= self.k
+            g = self.buf_a
+            if self.closed_form:
+                # softplus(δ) = max(δ, 0) + log1p(exp(−|δ|)) and σ(δ) = exp(δ − softplus(δ)).
+                sp = self.buf_b
+                np.abs(delta, out=sp)
+                np.negative(sp, out=sp)
+                np.exp(sp, out=sp)
+                np.log1p(sp, out=sp)
+                np.maximum(delta, 0.0, out=g)
+                sp += g
+                value = (float(np.dot(self.tsum, sp)) - float(np.dot(self.t1, delta))) / n
+                np.subtract(delta, sp, out=g)
+                np.exp(g, out=g)
+                g *= self.tsum
+                g -= self.t1
+                g *= self.k / n
+            else:
+                half = torch.from_numpy(0.5 * delta)
+                logits = torch.stack([-half, half], dim=1).requires_grad_(True)
+                loss = self.loss_fn(logits, self.targets_torch, self.state)
+                (g_logits,) = torch.autograd.grad(loss, logits)
+                value = float(loss.detach())
+                gz = g_logits.numpy()
+                np.subtract(gz[:, 1], gz[:, 0], out=g)
+                g *= 0.5 * self.k
+            np.dot(self.xt, g, out=grad)
+        else:
+            c = self.n_classes
+            theta_m = theta.reshape(-1, c)
+            z = self.lin
+            np.dot(self.x, theta_m, out=z)
+            G = self.buf_a
+            if self.closed_form:
+                zmax = z.max(axis=1, keepdims=True)
+                np.subtract(z, zmax, out=G)
+                np.exp(G, out=G)
+                s = self.buf_b
+                np.sum(G, axis=1, keepdims=True, out=s)
+                G /= s
+                np.log(s, out=s)
+                s += zmax  # log-sum-exp of each row
+                value = (float(np.vdot(self.tsum, s)) - float(np.vdot(self.targets, z))) / n
+                G *= self.tsum
+                G -= self.targets
+                G *= 1.0 / n
+            else:
+                logits = torch.from_numpy(z).requires_grad_(True)
+                loss = self.loss_fn(logits, self.targets_torch, self.state)
+                (g_logits,) = torch.autograd.grad(loss, logits)
+                value = float(loss.detach())
+                G[...] = g_logits.numpy()
+            np.dot(self.xt, G, out=grad.reshape(-1, c))
+        weights = theta[: self.n_weights]  # θ without the intercept entries (the last row)
+        grad[: self.n_weights] += self.penalty * weights
+        value += 0.5 * self.penalty * float(np.dot(weights, weights))
+        # The optimiser may keep the gradient it is handed; the buffer is reused on the next call.
+        return value, grad.copy()
+
+
 class SoftmaxHead:
     """Linear softmax head on frozen features, trained on soft labels (THEORY.md section 6).
 
     Parameters (stored as given, checked in :meth:`fit`):
 
-    - ``loss``: a name in :data:`w2sg.heads.losses.LOSSES` or a function with the same signature;
+    - ``loss``: a name in :data:`w2sg.heads.losses.LOSSES` or a function with the same signature
+      that depends on the logits only through softmax(z) (binary fits rely on it);
     - ``l2``: the penalty (l2/2)‖W‖_F² added to the mean loss (intercept not penalised);
-    - ``optimizer``: ``"lbfgs"`` — full-batch ``torch.optim.LBFGS`` with strong-Wolfe line search
-      in float64, run until the largest absolute gradient entry is at most ``tol``, the objective
-      changes by less than 64 machine epsilons, or ``max_iter`` iterations; deterministic.
+    - ``optimizer``: ``"lbfgs"`` — full-batch L-BFGS-B (``scipy.optimize.minimize``, float64,
+      the objective and its gradient in numpy), with scikit-learn's stopping rules for its lbfgs
+      solver: stop when the largest absolute gradient entry is at most ``tol`` (``gtol``), when the
+      objective changes by at most 64 machine epsilons relative to max(|J|, 1) (``ftol``), or after
+      ``max_iter`` iterations (then a ``RuntimeWarning``); at most 50 line-search steps.
+      The gradient is with respect to the optimised vector: [W; b] for C ≥ 3 and, for C = 2,
+      scikit-learn's (w, b) = (W_{:,1} − W_{:,0}, b_1 − b_0) (see :class:`_Objective`), so ``tol``
+      means what it means for ``LogisticRegression(solver="lbfgs")``. Deterministic.
       ``"adam"`` — mini-batch Adam (float64) for ``epochs`` epochs of batches of ``batch_size``,
       learning rate ``lr``, the batch order drawn from a ``torch.Generator`` seeded with ``seed``;
     - ``center``: subtract the training column mean μ from the features (also at prediction).
 
     Learned state: ``coef_`` (d, C) = W, ``intercept_`` (C,) = b, ``mean_`` (d,) = μ,
-    ``n_iter_`` (L-BFGS iterations, or Adam epochs completed).
+    ``n_iter_`` (L-BFGS iterations, summed over the stages of a ``logconf`` fit, or Adam epochs
+    completed).
+
+    ``logconf`` (Burns et al.'s auxiliary confidence loss, :func:`w2sg.heads.losses.logconf`)
+    mixes the weak labels with the student's own hardened predictions, u = (1 − α)t + α ĥ(p), with
+    α warmed up from 0 to alpha_max over the first 20% of the Adam steps. Under Adam every step
+    sees the current ĥ. Full-batch L-BFGS cannot minimise it as one objective: its value and
+    gradient move with ĥ, and from W = 0, where every prediction is the same, ĥ is degenerate (the
+    quantile rule used to harden every row to one class, and α = alpha_max from the start then
+    pulled the fit into constant predictions). So ``lbfgs`` mirrors the warm-up instead:
+
+    1. solve the warm-up's start, α = 0, i.e. ``xent`` on the weak labels, from W = 0;
+    2. at α = alpha_max, alternate u ← (1 − α)t + α ĥ(p(W)) and W ← argmin of ``xent`` on the
+       fixed targets u (warm-started from the previous W; each a smooth convex problem, solved
+       with the tolerances above), until ĥ no longer changes, at most 50 rounds, and within the
+       ``max_iter`` iterations in total. The result is a fixed point of the Adam update's
+       condition: the gradient of ``xent`` on u(W) is zero at W itself. If ĥ still changes after
+       the last round, a ``RuntimeWarning`` says so.
 
     Per-epoch callbacks: ``fit(..., epoch_callback=f)`` calls ``f(epoch, head)`` with ``coef_`` and
     ``intercept_`` set to the current parameters. Only ``adam`` gives one call per epoch
     (epoch = 1..epochs); ``lbfgs`` solves one full-batch problem and calls ``f(1, head)`` once, at
-    the end. The ``logconf`` loss warms its mixing weight up over the Adam steps; under L-BFGS it
-    uses its final weight throughout (see :class:`w2sg.heads.losses.StepState`).
+    the end.
 
-    Results are bit-identical for the same inputs, parameters, ``seed`` and torch thread count.
+    Results are bit-identical for the same inputs, parameters, ``seed`` and thread counts (torch
+    and numpy BLAS).
     """
 
     coef_: NDArray[np.float64]
@@ -190,110 +357,89 @@ class SoftmaxHead:
         if n < 2:
             raise W2SGError(f"H needs at least 2 rows to fit a head; got {n}")
         t = self._check_targets(targets, n)
-        n_classes = t.shape[1]
 
         self.mean_ = h.mean(axis=0) if self.center else np.zeros(d)
         # Centred features with a column of ones: one product gives the logits, intercept included.
         x = np.empty((n, d + 1))
         np.subtract(h, self.mean_, out=x[:, :d])
         x[:, d] = 1.0
-        y = torch.from_numpy(t)
-        shape = (d + 1,) if n_classes == 2 else (d + 1, n_classes)
-        theta = torch.zeros(shape, dtype=torch.float64)
 
         if self.optimizer == "lbfgs":
-            self._fit_lbfgs(x, y, theta, loss_fn)
+            self._fit_lbfgs(x, t, loss_fn)
             if epoch_callback is not None:
                 epoch_callback(1, self)
         else:
-            self._fit_adam(x, y, theta, loss_fn, epoch_callback)
+            self._fit_adam(x, t, loss_fn, epoch_callback)
         return self
 
-    def _objective_and_grad(
-        self,
-        x: NDArray[np.float64],
-        y: torch.Tensor,
-        theta: torch.Tensor,
-        loss_fn: LossFn,
-        state: StepState,
-    ) -> tuple[torch.Tensor, torch.Tensor]:
-        """J(θ) and its gradient; x = [H − μ, 1] and θ = [W; b] (binary: θ = a, see below).
-
-        Multiclass: z = xθ and ∂J/∂θ = xᵀ ∂L/∂z + l2·[W; 0]. Binary: the parameters are
-        θ = [W; b]_{:,1} =: a with [W; b] = [−a, a] (a softmax loss sees only z_1 − z_0, and the
-        penalty is smallest for antisymmetric columns, so the minimiser has this form), so
-        z = (−xa, xa), ‖W‖_F² = 2‖a_{:-1}‖² and ∂J/∂a = xᵀ(∂L/∂z_1 − ∂L/∂z_0) + 2·l2·[a_{:-1}; 0]:
-        matrix-vector products, half the work of a two-column W.
-
-        Autograd runs through the loss on the (B, C) logits only; ``xent`` uses its closed form
-        (p − t)/B instead, a third of the time of a binary fit. The two products with x, most of
-        the rest, go through numpy's BLAS: on the same buffers it was 1.5-3× faster than torch's
-        MKL matrix-vector kernels on the AMD benchmark machine.
-        """
-        theta_np = theta.numpy()
-        if theta.ndim == 1:
-            half = torch.from_numpy(x @ theta_np)
-            logits = torch.stack([-half, half], dim=1)
+    def _store(self, theta: NDArray[np.float64], n_classes: int, binary_scale: float) -> None:
+        if n_classes == 2:
+            half = (0.5 * binary_scale) * theta
+            params = np.stack([-half, half], axis=1)
         else:
-            logits = torch.from_numpy(x @ theta_np)
-        if loss_fn is xent:
-            loss, grad_logits = xent_value_and_grad(logits, y)
-        else:
-            logits.requires_grad_(True)
-            loss = loss_fn(logits, y, state)
-            (grad_logits,) = torch.autograd.grad(loss, logits)
-        with torch.no_grad():
-            g = grad_logits.numpy()
-            if theta.ndim == 1:
-                grad = torch.from_numpy(x.T @ (g[:, 1] - g[:, 0]))
-                penalty = 2.0 * self.l2
-            else:
-                grad = torch.from_numpy(x.T @ g)
-                penalty = self.l2
-            weights = theta[:-1]
-            grad[:-1] += penalty * weights
-            value = loss.detach() + 0.5 * penalty * (weights * weights).sum()
-        return value, grad
-
-    def _store(self, theta: torch.Tensor) -> None:
-        params = theta.detach().numpy()
-        if params.ndim == 1:
-            params = np.stack([-params, params], axis=1)
+            params = theta.reshape(-1, n_classes)
         self.coef_ = params[:-1].copy()
         self.intercept_ = params[-1].copy()
 
-    def _fit_lbfgs(
-        self, x: NDArray[np.float64], y: torch.Tensor, theta: torch.Tensor, loss_fn: LossFn
-    ) -> None:
-        # torch's L-BFGS drops curvature pairs with the absolute test yᵀs > 1e-10, which discards
-        # every pair near the optimum of a mean loss and slows the last digits badly. Minimising
-        # n·J (the summed loss, as scikit-learn's solver sees it) keeps them; the tolerances are
-        # scaled to match, so ``tol`` still bounds the gradient of J itself.
-        scale = float(x.shape[0])
-        opt = torch.optim.LBFGS(
-            [theta],
-            lr=1.0,
-            max_iter=self.max_iter,
-            max_eval=2 * self.max_iter,
-            tolerance_grad=self.tol * scale,
-            tolerance_change=64 * float(np.finfo(np.float64).eps) * scale,
-            history_size=10,
-            line_search_fn="strong_wolfe",
+    def _lbfgs(
+        self, objective: _Objective, theta: NDArray[np.float64], max_iter: int
+    ) -> tuple[NDArray[np.float64], int]:
+        """Run L-BFGS-B from θ for at most ``max_iter`` iterations; (θ*, iterations)."""
+        result = minimize(
+            objective,
+            theta,
+            method="L-BFGS-B",
+            jac=True,
+            options={"maxiter": max_iter, "gtol": self.tol, "ftol": _FTOL, "maxls": _MAXLS},
         )
-        state = StepState(step=1, total_steps=1)
+        return np.asarray(result.x, dtype=np.float64), int(result.nit)
 
-        def closure() -> torch.Tensor:
-            value, grad = self._objective_and_grad(x, y, theta, loss_fn, state)
-            theta.grad = grad.mul_(scale)
-            return value * scale
+    def _warn_max_iter(self) -> None:
+        warnings.warn(
+            f"L-BFGS stopped at max_iter={self.max_iter} before reaching tol={self.tol:g}; "
+            "raise max_iter or tol",
+            RuntimeWarning,
+            stacklevel=4,
+        )
 
-        opt.step(closure)
-        self.n_iter_ = int(opt.state[theta].get("n_iter", 0))
-        self._store(theta)
-        if self.n_iter_ >= self.max_iter:
+    def _fit_lbfgs(self, x: NDArray[np.float64], t: NDArray[np.float64], loss_fn: LossFn) -> None:
+        n_classes = t.shape[1]
+        size = x.shape[1] * (1 if n_classes == 2 else n_classes)
+        full = StepState(step=1, total_steps=1)
+        if loss_fn is not logconf:
+            objective = _Objective(x, t, loss_fn, self.l2, 1.0, full)
+            theta, self.n_iter_ = self._lbfgs(objective, np.zeros(size), self.max_iter)
+            self._store(theta, n_classes, 1.0)
+            if self.n_iter_ >= self.max_iter:
+                self._warn_max_iter()
+            return
+
+        # logconf: the warm-up's start (α = 0, plain xent), then fixed-point rounds at alpha_max.
+        objective = _Objective(x, t, xent, self.l2, 1.0, full)
+        theta, used = self._lbfgs(objective, np.zeros(size), self.max_iter)
+        targets_t = torch.from_numpy(t)
+        previous: NDArray[np.float64] | None = None
+        settled = False
+        for _ in range(_LOGCONF_MAX_ROUNDS):
+            if used >= self.max_iter:
+                break
+            logits = torch.from_numpy(objective.logits(theta))
+            mixed = logconf_targets(logits, targets_t, full).numpy()
+            if previous is not None and np.array_equal(mixed, previous):
+                settled = True
+                break
+            objective.set_targets(mixed)
+            theta, its = self._lbfgs(objective, theta, self.max_iter - used)
+            used += its
+            previous = mixed
+        self.n_iter_ = used
+        self._store(theta, n_classes, 1.0)
+        if used >= self.max_iter:
+            self._warn_max_iter()
+        elif not settled:
             warnings.warn(
-                f"L-BFGS stopped at max_iter={self.max_iter} before reaching tol={self.tol:g}; "
-                "raise max_iter or tol",
+                f"logconf: the hardened labels still changed after {_LOGCONF_MAX_ROUNDS} "
+                "fixed-point rounds; the result is the last round's solution",
                 RuntimeWarning,
                 stacklevel=3,
             )
@@ -301,26 +447,31 @@ class SoftmaxHead:
     def _fit_adam(
         self,
         x: NDArray[np.float64],
-        y: torch.Tensor,
-        theta: torch.Tensor,
+        t: NDArray[np.float64],
         loss_fn: LossFn,
         epoch_callback: EpochCallback | None,
     ) -> None:
-        n = x.shape[0]
+        n, p = x.shape
+        n_classes = t.shape[1]
+        # Binary: θ = [W; b]_{:,1} with [W; b] = [−θ, θ] (binary_scale 2, see _Objective).
+        theta = torch.zeros(p if n_classes == 2 else p * n_classes, dtype=torch.float64)
+        theta_np = theta.numpy()  # shares memory: Adam updates it in place
         opt = torch.optim.Adam([theta], lr=self.lr)
         generator = torch.Generator().manual_seed(self.seed)
         total_steps = self.epochs * math.ceil(n / self.batch_size)
         step = 0
         for epoch in range(1, self.epochs + 1):
-            order = torch.randperm(n, generator=generator)
+            order = torch.randperm(n, generator=generator).numpy()
             for start in range(0, n, self.batch_size):
                 idx = order[start : start + self.batch_size]
-                _, theta.grad = self._objective_and_grad(
-                    x[idx.numpy()], y[idx], theta, loss_fn, StepState(step, total_steps)
+                objective = _Objective(
+                    x[idx], t[idx], loss_fn, self.l2, 2.0, StepState(step, total_steps)
                 )
+                _, grad = objective(theta_np)
+                theta.grad = torch.from_numpy(grad)
                 opt.step()
                 step += 1
-            self._store(theta)
+            self._store(theta_np, n_classes, 2.0)
             self.n_iter_ = epoch
             if epoch_callback is not None:
                 epoch_callback(epoch, self)

@@ -13,8 +13,8 @@ on unlabelled QM9 SMILES (property columns are never read). A family is a YAML/J
       - {name: big, layers: 4, hidden: 128, steps: 2000, lr: 0.0005}
 
 Each model is saved as a standard Hugging Face folder ``<out>/<name>`` (``config.json``,
-``model.safetensors``, ``tokenizer.json`` + ``tokenizer_config.json``) that
-``AutoModel.from_pretrained`` and ``AutoTokenizer.from_pretrained`` load, plus
+``model.safetensors``: the ``BertModel`` encoder without the MLM head, ``tokenizer.json`` +
+``tokenizer_config.json``) that ``AutoModel.from_pretrained`` and ``AutoTokenizer`` load, plus
 ``pretrain.json`` (the full settings, their hash, the loss curve, the held-out MLM loss and the
 time) and ``w2sg-model.json`` (the registry entry: ``smiles-lm/<name>``, kind ``smiles``,
 backend ``transformers``, mean pooling). A folder is written under a temporary name and renamed
@@ -509,8 +509,22 @@ def pretrain(
         "seconds": seconds,
         "torch": torch.__version__,
     }
-    _save(model, tokenizer, config, record, final, force=force)
+    _save(encoder_of(model, config.seed), tokenizer, config, record, final, force=force)
     return _result_from_record(final, record, skipped=False)
+
+
+def encoder_of(mlm: Any, seed: int = 0) -> Any:
+    """The ``BertModel`` inside a ``BertForMaskedLM``, with a (seeded, unused) pooler, so that
+    ``AutoModel.from_pretrained`` loads the saved folder with no missing or unexpected weights.
+    The MLM head is not kept: the folder is a representation, not a language model."""
+    import torch
+    from transformers import BertModel
+
+    torch.manual_seed(seed)
+    encoder = BertModel(mlm.config, add_pooling_layer=True)
+    missing, unexpected = encoder.load_state_dict(mlm.bert.state_dict(), strict=False)
+    assert not unexpected and all(k.startswith("pooler.") for k in missing)
+    return encoder.eval()
 
 
 def _save(

@@ -83,13 +83,13 @@ def _choose_k(
     # noise_floor: the leading components whose λ_j exceeds F × the mean of λ_{j+1..p}, where p is
     # the structural rank (centring removes one dimension; d < n caps it), stopping at the first
     # component that does not.
-    chosen = 0
-    for j in range(min(rank, n_struct - 1)):
-        rest = lam[j + 1 : n_struct]
-        if lam[j] <= floor * float(rest.mean()):
-            break
-        chosen = j + 1
-    return chosen
+    m = min(rank, n_struct - 1)
+    if m <= 0:
+        return 0
+    tail_sums = np.cumsum(lam[:n_struct][::-1])[::-1]  # Σ_{i≥j} λ_i
+    rest_mean = tail_sums[1 : m + 1] / (n_struct - 1 - np.arange(m))
+    fails = np.flatnonzero(lam[:m] <= floor * rest_mean)
+    return int(fails[0]) if fails.size else m
 
 
 def isotropy(eigenvalues: ArrayLike, k: int, n: int, center: bool = True) -> float:
