@@ -14,10 +14,7 @@ One call, :func:`run_pipeline`, does the whole experiment of THEORY.md section 1
 
 from __future__ import annotations
 
-import json
-import os
 import platform
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +22,7 @@ from typing import Any
 
 import numpy as np
 
+from w2sg import atomic
 from w2sg import metrics as M
 from w2sg.config import RunConfig
 from w2sg.data.splits import Splits, content_ids, make_splits
@@ -240,34 +238,10 @@ class RunResult:
         out.mkdir(parents=True, exist_ok=True)
         record = self.to_dict()
         config = {"config": record["config"], "provenance": record["provenance"]}
-        atomic_write_text(out / "config.json", json.dumps(config, indent=2))
-        atomic_write_text(out / "metrics.json", json.dumps(record, indent=2))
-        atomic_write_npz(out / "predictions.npz", self.prediction_arrays())
+        atomic.write_json(out / "config.json", config)
+        atomic.write_json(out / "metrics.json", record)
+        atomic.save_npz(out / "predictions.npz", self.prediction_arrays())
         return out
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write a text file via a temporary file in the same folder and ``os.replace``."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
-def atomic_write_npz(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    """Write an uncompressed ``.npz`` (no object arrays, no pickle) atomically."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            np.savez(fh, **arrays)  # type: ignore[arg-type]
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _jsonable(obj: Any) -> Any:

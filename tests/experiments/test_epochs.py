@@ -115,9 +115,9 @@ def test_cli_epochs_writes_files(tmp_path, capsys):
     assert main(args) == 0
     text = capsys.readouterr().out
     assert "every bound held at every epoch: True" in text
-    for name in ("epochs.csv", "epochs.json", "epochs.png", "config.json"):
+    for name in ("epochs.csv", "epochs.json", "epochs.png", "epochs_config.json"):
         assert (out / name).stat().st_size > 0
-    config = json.loads((out / "config.json").read_text())
+    config = json.loads((out / "epochs_config.json").read_text())
     assert config["optimizer"] == "adam" and config["epochs"] == 3
     assert main([*args[:-2], "--json"]) == 0
     record = json.loads(capsys.readouterr().out)

@@ -9,7 +9,14 @@ import torch
 from w2sg import config
 from w2sg.errors import W2SGError
 from w2sg.heads import LOSSES, get_loss
-from w2sg.heads.losses import EPS, StepState, logconf, logconf_alpha, xent_value_and_grad
+from w2sg.heads.losses import (
+    EPS,
+    StepState,
+    logconf,
+    logconf_alpha,
+    logconf_targets,
+    xent_value_and_grad,
+)
 
 SHAPES = [(7, 2), (6, 3), (9, 5)]
 
@@ -40,13 +47,27 @@ def _np_hard(z: np.ndarray, t: np.ndarray) -> float:
     return float(np.mean(-np.log(p[np.arange(len(t)), t.argmax(axis=1)])))
 
 
-def _np_hardened(p: np.ndarray, t: np.ndarray) -> np.ndarray:
-    """Brute force ĥ(p): binary by the weak positive rate's quantile of p_0, else argmax."""
-    if p.shape[1] == 2:
-        threshold = np.quantile(p[:, 0], t[:, 1].mean())
-        positive = (p[:, 0] < threshold).astype(float)
+def _np_hardened(z: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """Brute force ĥ: binary, the ⌈m(B − 1)⌉ rows with the largest z_1 − z_0 (ties: larger t_1,
+    then lower index) are positive; multiclass, argmax_j z_j (ties: larger t_j, then lower j)."""
+    batch, n_classes = z.shape
+    if n_classes == 2:
+        k = int(np.ceil(t[:, 1].mean() * (batch - 1) - 1e-9))
+        order = np.lexsort((np.arange(batch), -t[:, 1], z[:, 0] - z[:, 1]))  # last key primary
+        positive = np.zeros(batch)
+        positive[order[:k]] = 1.0
         return np.stack([1 - positive, positive], axis=1)
-    return np.eye(p.shape[1])[p.argmax(axis=1)]
+    out = np.zeros_like(z)
+    for i in range(batch):
+        top = np.flatnonzero(z[i] == z[i].max())
+        out[i, top[np.argmax(t[i, top])]] = 1.0
+    return out
+
+
+def _np_quantile_hardened(p: np.ndarray, t: np.ndarray) -> np.ndarray:
+    """The quantile rule: positive iff p_0 is below the weak positive rate's quantile of p_0."""
+    positive = (p[:, 0] < np.quantile(p[:, 0], t[:, 1].mean())).astype(float)
+    return np.stack([1 - positive, positive], axis=1)
 
 
 def _np_logconf(z: np.ndarray, t: np.ndarray, alpha: float, hardened: np.ndarray) -> float:
@@ -162,7 +183,7 @@ def test_logconf_matches_brute_force(shape: tuple[int, int], step: int) -> None:
     z, t = _toy(*shape, seed=shape[0] + step)
     state = StepState(step, 50)
     alpha = logconf_alpha(state)
-    hardened = _np_hardened(_softmax(z), t)
+    hardened = _np_hardened(z, t)
     value, grad = _autograd("logconf", z, t, state)
     assert value == pytest.approx(_np_logconf(z, t, alpha, hardened), rel=1e-12)
     # ĥ(p) is detached: the gradient is that of cross-entropy on the fixed mixed target.
@@ -181,7 +202,7 @@ def test_logconf_binary_hardening_matches_weak_balance() -> None:
     # α = 1: the target is the hardened prediction alone, the two most confident positives.
     hardened = np.eye(2)[[0, 0, 0, 0, 0, 0, 1, 1]]
     assert float(with_aux) == pytest.approx(_np_xent(z, hardened), rel=1e-12)
-    assert float(with_aux) == pytest.approx(_np_logconf(z, t, 1.0, _np_hardened(_softmax(z), t)))
+    assert float(with_aux) == pytest.approx(_np_logconf(z, t, 1.0, _np_hardened(z, t)))
 
 
 @pytest.mark.parametrize("shape", SHAPES)
@@ -191,3 +212,52 @@ def test_xent_closed_form_matches_autograd(shape: tuple[int, int]) -> None:
     ref_value, ref_grad = _autograd("xent", z, t, StepState())
     assert float(value) == pytest.approx(ref_value, rel=1e-14)
     np.testing.assert_allclose(grad.numpy(), ref_grad, atol=1e-15)
+
+
+@pytest.mark.parametrize("batch", [7, 8, 20, 33])
+@pytest.mark.parametrize("seed", range(5))
+def test_logconf_binary_hardening_is_the_quantile_rule_without_ties(batch: int, seed: int) -> None:
+    rng = np.random.default_rng(seed)
+    z = rng.normal(scale=2.0, size=(batch, 2))
+    t = rng.dirichlet(np.ones(2), size=batch)
+    u = logconf_targets(torch.tensor(z), torch.tensor(t), StepState(1, 1), alpha_max=1.0)
+    np.testing.assert_array_equal(u.numpy(), _np_quantile_hardened(_softmax(z), t))
+    np.testing.assert_array_equal(u.numpy(), _np_hardened(z, t))
+
+
+def test_logconf_binary_ties_keep_the_weak_balance() -> None:
+    # At W = 0 every row ties; the quantile rule hardened all of them to class 0. Now the count
+    # ⌈m(B − 1)⌉ holds, the tied rows ordered by the weak label, then the row index.
+    z = np.zeros((10, 2))
+    t1 = np.array([0.9, 0.2, 0.7, 0.7, 0.1, 0.6, 0.3, 0.4, 0.8, 0.3])  # m = 0.5: k = 5 positives
+    t = np.stack([1 - t1, t1], axis=1)
+    u = logconf_targets(torch.tensor(z), torch.tensor(t), StepState(1, 1), alpha_max=1.0)
+    assert u[:, 1].tolist() == [1, 0, 1, 1, 0, 1, 0, 0, 1, 0]
+    assert (_np_quantile_hardened(_softmax(z), t)[:, 1] == 0).all()  # the old degenerate rule
+    # Partial ties: the student's order comes first, the weak labels only break its ties.
+    z[:3, 1] = [-1.0, 2.0, 2.0]
+    u = logconf_targets(torch.tensor(z), torch.tensor(t), StepState(1, 1), alpha_max=1.0)
+    assert u[:, 1].tolist() == [0, 1, 1, 1, 0, 1, 0, 0, 1, 0]
+    np.testing.assert_array_equal(u.numpy(), _np_hardened(z, t))
+    # Equal weak labels too: the lower row index wins.
+    flat = torch.full((4, 2), 0.5, dtype=torch.float64)
+    u = logconf_targets(torch.zeros(4, 2, dtype=torch.float64), flat, alpha_max=1.0)
+    assert u[:, 1].tolist() == [1, 1, 0, 0]  # k = ⌈0.5 · 3⌉ = 2
+
+
+def test_logconf_multiclass_ties_go_to_the_weak_label() -> None:
+    z = np.array([[0.0, 0.0, 0.0], [1.0, 3.0, 3.0], [2.0, 1.0, 0.0], [0.0, 0.0, 0.0]])
+    t = np.array([[0.2, 0.3, 0.5], [0.6, 0.1, 0.3], [0.1, 0.8, 0.1], [0.4, 0.2, 0.4]])
+    u = logconf_targets(torch.tensor(z), torch.tensor(t), StepState(1, 1), alpha_max=1.0)
+    np.testing.assert_array_equal(u.numpy(), np.eye(3)[[2, 2, 0, 0]])
+    np.testing.assert_array_equal(u.numpy(), _np_hardened(z, t))
+
+
+def test_logconf_targets_mix_and_warm_up() -> None:
+    z, t = _toy(9, 2, seed=21)
+    zt, tt = torch.tensor(z), torch.tensor(t)
+    np.testing.assert_array_equal(logconf_targets(zt, tt, StepState(0, 10)).numpy(), t)
+    u = logconf_targets(zt, tt, StepState(1, 10)).numpy()
+    alpha = logconf_alpha(StepState(1, 10))
+    np.testing.assert_allclose(u, (1 - alpha) * t + alpha * _np_hardened(z, t), atol=1e-15)
+    np.testing.assert_allclose(u.sum(axis=1), 1.0, atol=1e-12)

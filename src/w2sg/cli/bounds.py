@@ -7,6 +7,7 @@ import json
 from pathlib import Path
 from typing import Any
 
+from w2sg import atomic
 from w2sg.cli.run import add_array_arguments, load_inputs, parse_fractions
 from w2sg.config import LOSSES, RunConfig
 from w2sg.errors import W2SGError
@@ -78,7 +79,7 @@ def cmd_epochs(args: argparse.Namespace) -> int:
         study.to_csv(out / "epochs.csv")
         study.to_json(out / "epochs.json")
         study.plot(out / "epochs.png")
-        (out / "config.json").write_text(json.dumps(config.to_dict(), indent=2) + "\n")
+        atomic.write_json(out / "epochs_config.json", config.to_dict())
     if args.json:
         print(json.dumps(study.to_dict(), allow_nan=False))
         return 0
@@ -87,7 +88,7 @@ def cmd_epochs(args: argparse.Namespace) -> int:
     for note in study.notes:
         print(f"note: {note}")
     if args.out:
-        print(f"wrote {Path(args.out)}/ (epochs.csv, epochs.json, epochs.png, config.json)")
+        print(f"wrote {Path(args.out)}/ (epochs.csv, epochs.json, epochs.png, epochs_config.json)")
     return 0
 
 
@@ -123,6 +124,8 @@ def register(subparsers: Any) -> None:
     g.add_argument("--batch-size", type=int, default=d.batch_size, help="Adam batch size")
     g.add_argument("--max-iter", type=int, default=d.max_iter, help="L-BFGS iterations (weak)")
     g.add_argument("--eps", type=float, default=d.eps, help="probability clip floor (1e-6)")
-    p.add_argument("--out", help="write epochs.csv, epochs.json, epochs.png and config.json here")
+    p.add_argument(
+        "--out", help="write epochs.csv, epochs.json, epochs.png, epochs_config.json here"
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=cmd_epochs)

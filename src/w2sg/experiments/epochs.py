@@ -20,7 +20,7 @@ two-sided bounds is a valid two-sided bound for the averaged smCE).
 from __future__ import annotations
 
 import csv
-import json
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +28,7 @@ from typing import Any
 
 import numpy as np
 
+from w2sg import atomic
 from w2sg import metrics as M
 from w2sg.config import RunConfig
 from w2sg.data.splits import content_ids, make_splits
@@ -94,15 +95,16 @@ class EpochStudy:
     def to_csv(self, path: str | Path) -> Path:
         """Write the table as CSV (one row per epoch, a header of the row keys)."""
         path = Path(path)
-        with open(path, "w", newline="") as fh:
-            writer = csv.DictWriter(fh, fieldnames=list(self.rows[0]))
-            writer.writeheader()
-            writer.writerows(self.rows)
+        buffer = io.StringIO(newline="")
+        writer = csv.DictWriter(buffer, fieldnames=list(self.rows[0]))
+        writer.writeheader()
+        writer.writerows(self.rows)
+        atomic.write_text(path, buffer.getvalue())
         return path
 
     def to_json(self, path: str | Path) -> Path:
         path = Path(path)
-        path.write_text(json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n")
+        atomic.write_json(path, self.to_dict())
         return path
 
     def plot(self, path: str | Path) -> Path:

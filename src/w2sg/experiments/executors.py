@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from w2sg import atomic
 from w2sg.errors import W2SGError
 from w2sg.experiments.runner import (
     ROLES,
@@ -296,11 +297,7 @@ def _savable(arr: np.ndarray) -> np.ndarray:
 
 def _prepare_to_disk(unit: DataUnit, names: list[str], folder: str, prepare_fn: PrepareFn) -> None:
     for name, arr in zip(names, prepare_fn(unit, names), strict=True):
-        path = _array_path(folder, unit.key, name)
-        tmp = f"{path}.{os.getpid()}.tmp"
-        with open(tmp, "wb") as fh:
-            np.save(fh, _savable(arr), allow_pickle=False)
-        os.replace(tmp, path)
+        atomic.save_npy(_array_path(folder, unit.key, name), _savable(arr))
 
 
 def _run_from_disk(spec_dict: dict[str, Any], paths: dict[str, str], run_fn: RunFn) -> dict:

@@ -14,13 +14,12 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sqlite3
-import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from w2sg.atomic import atomic_path
 from w2sg.errors import W2SGError
 
 STATUSES: tuple[str, ...] = ("done", "failed")
@@ -260,16 +259,9 @@ def export_runs(store_path: str | Path, out: str | Path, *, status: str | None =
     with ResultStore(store_path, create=False) as store:
         rows = store.rows(status)
     frame = pd.DataFrame(flat_rows(rows))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
+    with atomic_path(out, suffix) as tmp:
         if suffix == ".parquet":
             frame.to_parquet(tmp, index=False)
         else:
             frame.to_csv(tmp, index=False)
-        os.replace(tmp, out)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return len(frame)

@@ -13,8 +13,6 @@ import csv
 import html
 import json
 import math
-import os
-import tempfile
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -22,6 +20,7 @@ from typing import Any
 
 import numpy as np
 
+from w2sg import atomic
 from w2sg.errors import W2SGError
 from w2sg.report import plots
 
@@ -498,12 +497,5 @@ def build_report(source: str | Path, out: str | Path, *, n_boot: int = 1000) -> 
         raise W2SGError(f"{src} is neither a run folder nor an SQLite results store")
     page = render_page(title, sections, str(src))
     index = out_dir / "index.html"
-    fd, tmp = tempfile.mkstemp(dir=out_dir, prefix=".index.html.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(page)
-        os.replace(tmp, index)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    atomic.write_text(index, page)
     return index

@@ -7,13 +7,13 @@ files or the results store; :mod:`w2sg.report.build` gathers the data.
 from __future__ import annotations
 
 import math
-import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from w2sg.atomic import atomic_path
 
 _DPI = 100
 
@@ -29,15 +29,9 @@ def _plt() -> Any:
 
 def _save(fig: Any, path: Path) -> Path:
     plt = _plt()
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".png")
-    os.close(fd)
     try:
-        fig.savefig(tmp, dpi=_DPI, format="png")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+        with atomic_path(path, ".png") as tmp:
+            fig.savefig(tmp, dpi=_DPI, format="png")
     finally:
         plt.close(fig)
     return path
