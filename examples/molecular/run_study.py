@@ -16,9 +16,13 @@ between op_norm / fro_sq_over_n / predicted_gap and the weak-to-strong test MSE.
 ``examples/molecular/study.yaml`` runs through ``w2sg sweep`` once the registry finds the
 pretrained models by name.
 
-Every representation is z-scored per column over the dataset (label-free), constant columns are
-dropped, and it is scaled by 1/sqrt(d) so that its total variance is 1: ridge penalties then mean
-the same for a 32-d transformer and 2,048-d ECFP4. Embeddings come from the w2sg cache.
+Every representation is scaled per column over the dataset (label-free): constant columns are
+dropped, each column is centred by its median and divided by 1.4826 · MAD (its standard deviation
+where the MAD is 0, as for sparse fingerprint bits), clipped to ±5 (RDKit descriptors of a few
+odd molecules are astronomically large and would otherwise make one molecule the first principal
+component), and the whole matrix is divided by sqrt(d), so that a 32-d transformer and 2,048-d
+ECFP4 have comparable total variance and a ridge penalty means the same for both. Embeddings
+come from the w2sg cache.
 """
 
 from __future__ import annotations
@@ -83,7 +87,12 @@ def features(how: Any, smiles: list[str]) -> np.ndarray:
     X = np.where(np.isfinite(X), X, 0.0)
     std = X.std(axis=0)
     keep = std > 1e-8 * max(1.0, float(std.max()))
-    Z = (X[:, keep] - X[:, keep].mean(axis=0)) / std[keep]
+    X, std = X[:, keep], std[keep]
+    median = np.median(X, axis=0)
+    scale = 1.4826 * np.median(np.abs(X - median), axis=0)
+    scale = np.where(scale > 1e-8 * std, scale, std)  # sparse bits and counts: MAD is 0
+    Z = np.clip((X - median) / scale, -5.0, 5.0)
+    Z -= Z.mean(axis=0)
     return Z / np.sqrt(Z.shape[1])
 
 

@@ -252,3 +252,95 @@ def test_bad_predict_inputs_raise() -> None:
     with pytest.raises(W2SGError, match="H has 2 features but the head was fitted on 3"):
         head.predict_proba(_H[:, :2])
     np.testing.assert_array_equal(head.predict(_H), head.predict_proba(_H).argmax(axis=1))
+
+
+def _weak_to_strong_case(
+    n: int = 800, d: int = 40, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Unit-norm Gaussian features, 58/42 classes from a linear truth, and soft weak labels from a
+    noisy linear teacher: (H, y_true, weak targets (n, 2))."""
+    rng = np.random.default_rng(seed)
+    w = rng.normal(size=d)
+    H = rng.normal(size=(n, d))
+    score = H @ w / np.linalg.norm(w)
+    threshold = np.quantile(score, 0.42)
+    y = (score > threshold).astype(int)
+    H /= np.linalg.norm(H, axis=1, keepdims=True)
+    weak = 1.5 * (score - threshold) + rng.normal(scale=1.5, size=n)
+    p = 1.0 / (1.0 + np.exp(-weak))
+    return H, y, np.stack([1 - p, p], axis=1)
+
+
+def test_logconf_lbfgs_does_not_collapse() -> None:
+    # Starting L-BFGS at α = alpha_max from W = 0 used to end in constant predictions (AUROC 0.5).
+    from sklearn.metrics import roc_auc_score
+
+    H, y, T = _weak_to_strong_case()
+    auroc = {}
+    for loss in ("xent", "logconf"):
+        for optimizer in ("lbfgs", "adam"):
+            head = SoftmaxHead(
+                loss=loss, l2=1e-3, optimizer=optimizer, epochs=30, lr=1e-2, batch_size=32
+            ).fit(H, T)
+            p = head.predict_proba(H)[:, 1]
+            assert p.std() > 0.05
+            auroc[loss, optimizer] = roc_auc_score(y, p)
+    assert auroc["xent", "lbfgs"] > 0.85
+    for optimizer in ("lbfgs", "adam"):
+        assert auroc["logconf", optimizer] > 0.8
+        assert auroc["logconf", optimizer] > auroc["xent", "lbfgs"] - 0.06
+
+
+@pytest.mark.parametrize("n_classes", [2, 3])
+def test_logconf_lbfgs_is_a_fixed_point(n_classes: int) -> None:
+    """At the result, W minimises xent on u = (1 − α)t + α ĥ(p(W)): the Adam update's rest point."""
+    from w2sg.heads.losses import logconf_targets
+
+    if n_classes == 2:
+        H, _, T = _weak_to_strong_case(n=400, d=20, seed=1)
+    else:
+        H, _ = _data(300, 10, 3, seed=19)
+        T = np.random.default_rng(20).dirichlet(np.ones(3), size=300)
+    l2 = 1e-2
+    head = SoftmaxHead(loss="logconf", l2=l2, tol=1e-10).fit(H, T)
+    logits = head.decision_function(H)
+    U = logconf_targets(torch.tensor(logits), torch.tensor(T), alpha_max=0.75).numpy()
+    assert not np.allclose(U, T)  # the hardened part is active
+    Hc = H - H.mean(axis=0)
+    P = head.predict_proba(H)
+    assert np.abs(Hc.T @ (P - U) / len(H) + l2 * head.coef_).max() < 1e-6
+    assert np.abs((P - U).mean(axis=0)).max() < 1e-6
+    assert head.n_iter_ > 1
+
+
+@pytest.mark.parametrize("n_classes", [2, 4])
+def test_autograd_path_matches_closed_form(n_classes: int) -> None:
+    # A loss that is not the registered xent object goes through autograd on the logits.
+    from w2sg.heads.losses import xent
+
+    H, _ = _data(200, 12, n_classes, seed=21)
+    T = np.random.default_rng(22).dirichlet(np.ones(n_classes), size=200)
+    closed = SoftmaxHead(l2=1e-2).fit(H, T)
+    auto = SoftmaxHead(loss=lambda z, t, s: xent(z, t, s), l2=1e-2).fit(H, T)
+    np.testing.assert_allclose(auto.coef_, closed.coef_, atol=1e-7)
+    np.testing.assert_allclose(auto.intercept_, closed.intercept_, atol=1e-7)
+
+
+@pytest.mark.parametrize("n_classes", [3, 5])
+def test_multiclass_solution_has_sum_zero_columns(n_classes: int) -> None:
+    # L-BFGS optimises over the sum-zero subspace (where the minimiser lies); Adam over all of W.
+    H, y = _data(150, 8, n_classes, seed=23)
+    head = SoftmaxHead(l2=1e-2).fit(H, np.eye(n_classes)[y])
+    np.testing.assert_allclose(head.coef_.sum(axis=1), 0.0, atol=1e-12)
+    np.testing.assert_allclose(head.intercept_.sum(), 0.0, atol=1e-12)
+
+
+def test_fit_restores_blas_thread_counts() -> None:
+    # L-BFGS-B runs scipy's own BLAS on one thread during the fit, and only then.
+    from threadpoolctl import threadpool_info
+
+    H, y = _data(100, 5, 3, seed=24)
+    with threadpool_limits(2):
+        before = [(i["filepath"], i["num_threads"]) for i in threadpool_info()]
+        SoftmaxHead().fit(H, np.eye(3)[y])
+        assert [(i["filepath"], i["num_threads"]) for i in threadpool_info()] == before

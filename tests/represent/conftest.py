@@ -6,6 +6,7 @@ from pathlib import Path
 
 import pytest
 
+
 @pytest.fixture(scope="session")
 def session_cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("w2sg-cache")
@@ -28,7 +29,24 @@ def tiny_decoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from tokenizers import Tokenizer, models, pre_tokenizers
 
     folder = tmp_path_factory.mktemp("tiny-llama")
-    words = "the a movie film was good bad great awful plot actor story long short very not".split()
+    words = [
+        "the",
+        "a",
+        "movie",
+        "film",
+        "was",
+        "good",
+        "bad",
+        "great",
+        "awful",
+        "plot",
+        "actor",
+        "story",
+        "long",
+        "short",
+        "very",
+        "not",
+    ]
     vocab = {"[PAD]": 0, "[UNK]": 1, **{w: i + 2 for i, w in enumerate(words)}}
     tok = Tokenizer(models.WordLevel(vocab, unk_token="[UNK]"))
     tok.pre_tokenizer = pre_tokenizers.Whitespace()

@@ -56,9 +56,7 @@ def test_embed_dataset_then_cache_ls_and_clear(
 
 
 @needs("tokenlearn-static-model", "rdkit")
-def test_embed_files_and_kind_mismatch(
-    tmp_path: Path, capsys: pytest.CaptureFixture[str]
-) -> None:
+def test_embed_files_and_kind_mismatch(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     texts = tmp_path / "texts.txt"
     texts.write_text("a good film\n\nterrible\n")
     out = tmp_path / "T.npy"

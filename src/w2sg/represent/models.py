@@ -289,6 +289,11 @@ def get_spec(name: str) -> ModelSpec:
     if name.startswith("hf:"):
         return _hf_spec(name)
     spec = REGISTRY.get(name)
+    if spec is None and name.startswith("smiles-lm/"):
+        # SMILES transformers pretrained by `w2sg pretrain-smiles`, found in the cache folder.
+        from w2sg.represent.smiles_lm import discovered_spec
+
+        spec = discovered_spec(name)
     if spec is None:
         path = Path(name).expanduser()
         if path.exists():

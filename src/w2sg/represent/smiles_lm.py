@@ -644,28 +644,37 @@ def trained_models(root: str | os.PathLike[str] | None = None) -> dict[str, Path
 
 
 def model_spec(folder: str | os.PathLike[str]) -> ModelSpec:
-    """The :class:`~w2sg.represent.models.ModelSpec` of a trained model folder."""
+    """The :class:`~w2sg.represent.models.ModelSpec` of a trained model folder.
+
+    ``hub`` is the folder itself: :func:`~w2sg.represent.models.resolve_model` loads an
+    unregistered spec whose ``hub`` is an existing folder from that folder (source ``local``).
+    """
     from w2sg.represent.models import ModelSpec
 
     entry = json.loads((Path(folder) / REGISTRY_FILE).read_text())
     return ModelSpec(
         entry["name"], entry["kind"], entry["backend"], int(entry["dim"]), entry["description"],
-        needs=("transformers",), layers=int(entry["layers"]), pooling=entry["pooling"],
+        needs=("transformers",), hub=str(Path(folder).resolve()), layers=int(entry["layers"]),
+        pooling=entry["pooling"], install="w2sg pretrain-smiles --family FAMILY",
     )  # fmt: skip
 
 
-def register_trained_models(root: str | os.PathLike[str] | None = None) -> dict[str, Path]:
-    """Register every finished model under ``root`` as ``smiles-lm/<name>`` (kind ``smiles``).
+def discovered_spec(name: str, root: str | os.PathLike[str] | None = None) -> ModelSpec | None:
+    """The spec of ``smiles-lm/<name>`` when that model is trained under ``root``, else ``None``.
 
-    Returns the names and folders; pass the folder as ``local_path=`` to
-    :func:`w2sg.represent.embed` (the registry resolves registered names to packages, not folders).
+    The hook for the model registry: ``get_spec`` can return this for an unregistered
+    ``smiles-lm/...`` name, so every process (sweep workers included) finds the trained models by
+    name without registering them first.
     """
-    from w2sg.represent.models import register_model
-
-    found = trained_models(root)
-    for folder in found.values():
-        register_model(model_spec(folder), replace_existing=True)
-    return found
+    if not name.startswith(NAME_PREFIX):
+        return None
+    base = Path(root).expanduser() if root is not None else default_root()
+    folder = base / name[len(NAME_PREFIX) :]
+    if "/" in name[len(NAME_PREFIX) :] or read_pretrain_record(folder) is None:
+        return None
+    if not (folder / REGISTRY_FILE).is_file():
+        return None
+    return model_spec(folder)
 
 
 def embed_smiles(
@@ -679,14 +688,14 @@ def embed_smiles(
 ) -> np.ndarray:
     """Mean-pooled representations ``(n, hidden)`` of ``smiles`` by the model in ``folder``.
 
-    Goes through :func:`w2sg.represent.embed` (so results are cached by the weights' hash).
+    Goes through :func:`w2sg.represent.embed` with the folder as the model (so results are cached
+    by the weights' hash).
     """
     from w2sg.represent import embed
-    from w2sg.represent.models import register_model
 
-    spec = model_spec(folder)
-    register_model(spec, replace_existing=True)
+    if read_pretrain_record(folder) is None:
+        raise W2SGError(f"{folder} holds no trained SMILES model; run w2sg pretrain-smiles")
     return embed(
-        spec.name, list(smiles), layer=layer, pooling=pooling, batch_size=batch_size,
-        cache=cache, progress=False, local_path=str(folder),
+        str(Path(folder).resolve()), list(smiles), layer=layer, pooling=pooling,
+        batch_size=batch_size, cache=cache, progress=False,
     )  # fmt: skip
