@@ -15,7 +15,6 @@ from w2sg.heads.losses import (
     logconf,
     logconf_alpha,
     logconf_targets,
-    xent_value_and_grad,
 )
 
 SHAPES = [(7, 2), (6, 3), (9, 5)]
@@ -203,15 +202,6 @@ def test_logconf_binary_hardening_matches_weak_balance() -> None:
     hardened = np.eye(2)[[0, 0, 0, 0, 0, 0, 1, 1]]
     assert float(with_aux) == pytest.approx(_np_xent(z, hardened), rel=1e-12)
     assert float(with_aux) == pytest.approx(_np_logconf(z, t, 1.0, _np_hardened(z, t)))
-
-
-@pytest.mark.parametrize("shape", SHAPES)
-def test_xent_closed_form_matches_autograd(shape: tuple[int, int]) -> None:
-    z, t = _toy(*shape, seed=11)
-    value, grad = xent_value_and_grad(torch.tensor(z), torch.tensor(t))
-    ref_value, ref_grad = _autograd("xent", z, t, StepState())
-    assert float(value) == pytest.approx(ref_value, rel=1e-14)
-    np.testing.assert_allclose(grad.numpy(), ref_grad, atol=1e-15)
 
 
 @pytest.mark.parametrize("batch", [7, 8, 20, 33])

@@ -35,7 +35,6 @@ __all__ = [
     "logconf_targets",
     "reverse_kl",
     "xent",
-    "xent_value_and_grad",
 ]
 
 #: Clip floor for targets before a logarithm (THEORY.md section 5, parameter ``eps``).
@@ -74,16 +73,6 @@ def xent(logits: Tensor, targets: Tensor, state: StepState | None = None) -> Ten
     parameters. Gradient with respect to the logits: (p − t) / B.
     """
     return -(targets * F.log_softmax(logits, dim=-1)).sum(dim=-1).mean()
-
-
-def xent_value_and_grad(logits: Tensor, targets: Tensor) -> tuple[Tensor, Tensor]:
-    """:func:`xent` and its gradient in closed form: (mean_i −Σ_j t_ij log p_ij, (p − t) / B).
-
-    Exact when the target rows sum to 1 (the general gradient is (p·Σ_j t_j − t) / B).
-    """
-    log_p = F.log_softmax(logits, dim=-1)
-    value = -(targets * log_p).sum(dim=-1).mean()
-    return value, (log_p.exp() - targets) / logits.shape[0]
 
 
 def reverse_kl(
