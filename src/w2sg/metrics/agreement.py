@@ -26,7 +26,8 @@ def _check_proba_pair(
     return a, b
 
 
-def _check_eps(eps: float) -> None:
+def check_eps(eps: float) -> None:
+    """Refuse a clip floor outside (0, 1) with a one-line W2SGError."""
     if not 0.0 < eps < 1.0:
         raise W2SGError(f"eps must be in (0, 1), got {eps}")
 
@@ -50,12 +51,13 @@ def clip_count(p: ArrayLike, eps: float = 1e-6) -> int:
 
     clip_count = #{(i, c) : p_ic < ε or p_ic > 1}.
     """
-    _check_eps(eps)
+    check_eps(eps)
     arr = np.asarray(p, dtype=np.float64)
     return int(np.count_nonzero((arr < eps) | (arr > 1.0)))
 
 
-def _clip_normalise(p: FloatArray, eps: float) -> FloatArray:
+def clip_rows(p: FloatArray, eps: float) -> FloatArray:
+    """clip(p, ε, 1) / row sum: the rows every KL of w2sg takes logarithms of."""
     clipped = np.clip(p, eps, 1.0)
     return np.asarray(clipped / clipped.sum(axis=1, keepdims=True), dtype=np.float64)
 
@@ -70,10 +72,10 @@ def mean_kl(p: ArrayLike, q: ArrayLike, eps: float = 1e-6) -> float:
     so every term is finite and L ≥ 0. With a one-hot P this is the cross-entropy of Q up to
     O(ε log ε) from the clipped zeros. :func:`clip_count` says how many entries were clipped.
     """
-    _check_eps(eps)
+    check_eps(eps)
     a, b = _check_proba_pair(p, q, ("p", "q"))
-    pt = _clip_normalise(a, eps)
-    qt = _clip_normalise(b, eps)
+    pt = clip_rows(a, eps)
+    qt = clip_rows(b, eps)
     return float(np.mean(np.sum(pt * (np.log(pt) - np.log(qt)), axis=1)))
 
 

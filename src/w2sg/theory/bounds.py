@@ -36,6 +36,7 @@ from w2sg.metrics import (
     smooth_calibration_error_ovr,
 )
 from w2sg.metrics import misfit_sq as _mean_sq_diff
+from w2sg.metrics.agreement import check_eps, clip_rows
 
 __all__ = [
     "bounds_block",
@@ -74,17 +75,6 @@ def _pair(weak: ArrayLike, student: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
             "of the same examples and classes"
         )
     return w, s
-
-
-def _check_eps(eps: float) -> None:
-    if not 0.0 < eps < 1.0:
-        raise W2SGError(f"eps must be in (0, 1), got {eps}")
-
-
-def _clip_rows(p: np.ndarray, eps: float) -> np.ndarray:
-    """clip(p, ε, 1) / row sum: the rows :func:`w2sg.metrics.mean_kl` takes logarithms of."""
-    c = np.clip(p, eps, 1.0)
-    return np.asarray(c / c.sum(axis=1, keepdims=True))
 
 
 def _divergence(p_hat: np.ndarray, q_hat: np.ndarray) -> float:
@@ -163,10 +153,10 @@ def generalization_bound(
     Returns ``{measured, weak, gamma_p, gamma_p_source, eps, clipped: {weak, student}, tv_mean,
     d_fwd, d_rev, tv: {...}, pinsker_fwd: {...}, pinsker_rev: {...}, holds}``.
     """
-    _check_eps(eps)
+    check_eps(eps)
     w, s = _pair(weak_proba, student_proba)
     table = _truth_table(truth, *w.shape)
-    w_hat, s_hat = _clip_rows(w, eps), _clip_rows(s, eps)
+    w_hat, s_hat = clip_rows(w, eps), clip_rows(s, eps)
     measured_min = float(min(w_hat.min(), s_hat.min()))
     if gamma_p is None:
         gamma, source = measured_min, "measured"
@@ -235,10 +225,10 @@ def calibration_bound(
     Binned ECE (of the same clipped rows) of both models is reported under ``ece``; no bound is
     claimed for it.
     """
-    _check_eps(eps)
+    check_eps(eps)
     w, s = _pair(weak_proba, student_proba)
     table = _truth_table(truth, *w.shape)
-    w_hat, s_hat = _clip_rows(w, eps), _clip_rows(s, eps)
+    w_hat, s_hat = clip_rows(w, eps), clip_rows(s, eps)
     fwd, rev = _divergence(w_hat, s_hat), _divergence(s_hat, w_hat)
     if w.shape[1] == 2:
         classes = [1]
@@ -323,7 +313,7 @@ def misfit_kl(
     forward-KL training carries no such guarantee. ``truth_proba``: labels (n,) or (n, C).
     Clipping at ``eps`` as in :func:`w2sg.metrics.mean_kl`.
     """
-    _check_eps(eps)
+    check_eps(eps)
     w, s = _pair(weak_proba, student_proba)
     table = _truth_table(truth_proba, w.shape[0], w.shape[1], "truth_proba")
     return _misfit_entry(mean_kl(table, w, eps), mean_kl(table, s, eps), mean_kl(s, w, eps))
