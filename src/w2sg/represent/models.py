@@ -463,8 +463,15 @@ def _assemble_gguf_to_hf(spec: ModelSpec, paths: list[Path]) -> Path:
         for part in paths:
             with part.open("rb") as src:
                 shutil.copyfileobj(src, out, 16 << 20)
+    from safetensors.torch import save_file
+
     AutoTokenizer.from_pretrained(tmp, gguf_file=name).save_pretrained(tmp)
-    AutoModel.from_pretrained(tmp, gguf_file=name).save_pretrained(tmp)
+    model = AutoModel.from_pretrained(tmp, gguf_file=name)
+    # transformers refuses save_pretrained on GGUF-loaded models; the dequantized tensors and
+    # the config are all a plain folder needs.
+    state = {k: v.contiguous() for k, v in model.state_dict().items()}
+    save_file(state, str(tmp / "model.safetensors"), metadata={"format": "pt"})
+    model.config.save_pretrained(tmp)
     (tmp / name).unlink()
     _publish(tmp, final)
     return final
