@@ -183,7 +183,10 @@ def test_load_sweep_file_errors(tmp_path: Path) -> None:
         load_sweep(bad)
 
 
-@pytest.mark.parametrize("name", ["sweep-synthetic.yaml", "nlp-study.yaml", "molecular-study.yaml"])
+@pytest.mark.parametrize(
+    "name",
+    ["sweep-synthetic.yaml", "nlp-study.yaml", "nlp-study-rotten-tomatoes.yaml"],
+)
 def test_shipped_examples_parse(name: str) -> None:
     sweep = load_sweep(EXAMPLES / name)
     specs = sweep.expand()
@@ -195,3 +198,12 @@ def test_shipped_examples_parse(name: str) -> None:
         assert {s.task_name for s in specs} >= {"rotten_tomatoes", "tweets", "bbc_news"}
         assert {s.strong.label for s in specs} == {"mpnet-base"}
         assert "mpnet-base" not in weak
+
+
+def test_molecular_study_config_names_the_missing_smiles_transformers(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # An empty cache: the SMILES transformers of the study are not trained, and the error says how.
+    monkeypatch.setenv("W2SG_CACHE_DIR", str(tmp_path))
+    with pytest.raises(W2SGError, match="w2sg pretrain-smiles --family"):
+        load_sweep(EXAMPLES / "molecular" / "study.yaml").expand()

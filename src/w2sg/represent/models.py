@@ -294,6 +294,11 @@ def get_spec(name: str) -> ModelSpec:
         from w2sg.represent.smiles_lm import discovered_spec
 
         spec = discovered_spec(name)
+        if spec is None:
+            raise W2SGError(
+                f"model {name!r} is not trained here; train it with `w2sg pretrain-smiles "
+                "--family examples/molecular/family.yaml` (models go to $W2SG_CACHE_DIR/smiles-lm)"
+            )
     if spec is None:
         path = Path(name).expanduser()
         if path.exists():
