@@ -56,6 +56,8 @@ def save_npy(path: str | Path, array: np.ndarray) -> None:
     """``np.save`` atomically, refusing object arrays (never pickles)."""
     with atomic_path(path, ".npy") as tmp, tmp.open("wb") as handle:
         np.save(handle, np.ascontiguousarray(array), allow_pickle=False)
+        handle.flush()
+        os.fsync(handle.fileno())
 
 
 def save_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> None:

@@ -135,9 +135,10 @@ def _datasets(args: argparse.Namespace) -> int:
 def _embed(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from w2sg.atomic import save_npy
     from w2sg.data.datasets import load_dataset, read_lines
     from w2sg.data.splits import text_ids
-    from w2sg.represent.cache import atomic_save_npy, atomic_write_json
+    from w2sg.represent.cache import atomic_write_json
     from w2sg.represent.extract import embed
     from w2sg.represent.models import get_spec
 
@@ -177,7 +178,7 @@ def _embed(args: argparse.Namespace) -> int:
         cache=not args.no_cache,
     )
     elapsed = time.perf_counter() - start
-    atomic_save_npy(args.out, np.asarray(X))
+    save_npy(args.out, np.asarray(X))
     meta.update(shape=list(X.shape), ids=ids)
     if args.dataset:
         meta["labels"] = data.labels.tolist()

@@ -245,7 +245,8 @@ def bigbench_archive() -> Path | None:
 
 
 def _bigbench_task_json(task: str) -> dict[str, Any]:
-    from w2sg.represent.cache import atomic_write_bytes, cache_dir
+    from w2sg.atomic import write_bytes
+    from w2sg.represent.cache import cache_dir
 
     archive = bigbench_archive()
     if archive is None:
@@ -266,7 +267,7 @@ def _bigbench_task_json(task: str) -> dict[str, Any]:
                 handle = tar.extractfile(member)
                 assert handle is not None
                 raw = handle.read()
-                atomic_write_bytes(cached, raw)
+                write_bytes(cached, raw)
                 data = json.loads(raw.decode("utf-8"))
                 return data
     raise W2SGError(f"{archive} has no task {task!r}; is it the bigbench 1.0.0 sdist?")

@@ -17,14 +17,15 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
+
+from w2sg import atomic
 
 _HASHES_FILE = "weight-hashes.json"
 
@@ -39,39 +40,9 @@ def cache_dir() -> Path:
     return base / "w2sg"
 
 
-@contextlib.contextmanager
-def _atomic_path(final: Path, suffix: str) -> Iterator[Path]:
-    """Yield a temporary path next to ``final``; on success it replaces ``final`` atomically."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{final.name}.", suffix=suffix, dir=final.parent)
-    os.close(fd)
-    tmp = Path(name)
-    try:
-        yield tmp
-        os.replace(tmp, final)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` through a temporary file and :func:`os.replace`."""
-    with _atomic_path(path, ".tmp") as tmp, tmp.open("wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
 def atomic_write_json(path: Path, obj: Any) -> None:
-    atomic_write_bytes(path, (json.dumps(obj, indent=1, sort_keys=True) + "\n").encode())
-
-
-def atomic_save_npy(path: Path, array: np.ndarray) -> None:
-    """``np.save`` to a temporary file, fsync, then :func:`os.replace` (never pickles)."""
-    with _atomic_path(path, ".npy") as tmp, tmp.open("wb") as handle:
-        np.save(handle, np.ascontiguousarray(array), allow_pickle=False)
-        handle.flush()
-        os.fsync(handle.fileno())
+    """Metadata as sorted, indented JSON, written atomically (:mod:`w2sg.atomic`)."""
+    atomic.write_text(path, json.dumps(obj, indent=1, sort_keys=True) + "\n")
 
 
 def hash_inputs(inputs: Sequence[str]) -> str:
@@ -162,7 +133,7 @@ class EmbeddingCache:
     def put(self, key: str, array: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
         """Store ``array`` with ``meta`` (array first, metadata last); return it memory-mapped."""
         npy, meta_path = self._paths(key)
-        atomic_save_npy(npy, array)
+        atomic.save_npy(npy, array)
         record = dict(meta)
         record.update(key=key, shape=list(array.shape), dtype=str(array.dtype), created=time.time())
         atomic_write_json(meta_path, record)
