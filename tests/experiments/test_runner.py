@@ -110,20 +110,22 @@ def test_layers_of_one_model_are_extracted_in_one_pass(monkeypatch: pytest.Monke
     calls: list[object] = []
     stacked = np.arange(7 * 5 * 3, dtype=np.float32).reshape(7, 5, 3)
 
-    def fake(dataset, model, layer, pooling, limit, *, seed=0, progress=True):
+    def fake(dataset, model, layer, pooling, limit, *, seed=0, max_words=None, progress=True):
         calls.append(layer)
-        assert (dataset, model, pooling, limit, seed, progress) == (
+        assert (dataset, model, pooling, limit, seed, max_words, progress) == (
             "d",
             "minilm-l6",
             None,
             5,
             0,
+            expected_max_words,
             False,
         )
         if layer == "all":
             return [str(i) for i in range(5)], stacked
         return [str(i) for i in range(5)], np.full((5, 3), float(layer))
 
+    expected_max_words: int | None = None
     monkeypatch.setattr(w2sg.represent, "representations_for", fake)
     unit = DataUnit("repr", "d", limit=5, seed=0, model=ModelRef("minilm-l6"))
     default, two, four, last = prepare(unit, ["X", "X@2", "X@4", "X@6"])
@@ -134,6 +136,20 @@ def test_layers_of_one_model_are_extracted_in_one_pass(monkeypatch: pytest.Monke
     calls.clear()
     (only,) = prepare(unit, ["X@3"])
     assert calls == [3] and only[0, 0] == 3
+    # a task's max_words reaches the extraction, and makes a different unit
+    expected_max_words = 16
+    cut = DataUnit("repr", "d", limit=5, seed=0, model=ModelRef("minilm-l6"), max_words=16)
+    assert cut.key != unit.key
+    prepare(cut, ["X@3"])
+
+
+def test_max_words_reaches_every_unit_of_a_run() -> None:
+    task = {"dataset": "rotten_tomatoes", "limit": 50, "max_words": 12}
+    data = {"tasks": [task], "weak": ["static-64"], "strong": ["minilm-l6@3"], "heads": ["ridge"]}
+    (spec,) = parse_sweep(data).expand()
+    units = {role: unit for role, (unit, _) in inputs_of(spec).items()}
+    assert {u.max_words for u in units.values()} == {12}
+    assert units["labels"].to_dict()["max_words"] == 12
 
 
 def _installed(dist: str) -> bool:

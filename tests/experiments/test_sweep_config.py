@@ -78,6 +78,22 @@ def test_spec_round_trips_through_its_dict() -> None:
         assert back.config_hash == spec.config_hash
 
 
+def test_max_words_is_part_of_the_run_only_when_set() -> None:
+    """Cutting texts changes the inputs, so it changes the hash; runs that do not cut keep the
+    description (and the hash) they had before the key existed."""
+    spec = parse_sweep(BASE).expand()[0]
+    assert "max_words" not in spec.description()["dataset"]
+    cut = RunSpec.from_dict({**spec.to_dict(), "dataset": {**spec.description()["dataset"]}})
+    assert cut.max_words is None and cut.config_hash == spec.config_hash
+    import dataclasses
+
+    cut = dataclasses.replace(spec, max_words=64)
+    assert cut.description()["dataset"]["max_words"] == 64
+    assert cut.config_hash != spec.config_hash
+    back = RunSpec.from_dict(json.loads(json.dumps(cut.to_dict())))
+    assert back == cut and back.config_hash == cut.config_hash
+
+
 def test_duplicate_combinations_run_once() -> None:
     data = sweep_with(heads=["ridge", {"head": "ridge"}])
     specs = parse_sweep(data).expand()
@@ -147,6 +163,9 @@ def test_errors_name_the_key(changes: dict[str, Any], needle: str) -> None:
         ({"dataset": "synthetic", "limit": 1}, "tasks[0].limit: must be an integer >= 2"),
         ({"params": {}}, "tasks[0].dataset: is required"),
         ({"dataset": "rotten_tomatoes", "params": {"n": 3}}, "params: is for the synthetic"),
+        ({"dataset": "synthetic", "max_words": 5}, "max_words: is for text datasets"),
+        ({"dataset": "rotten_tomatoes", "max_words": 0}, "max_words: must be an integer >= 1"),
+        ({"dataset": "rotten_tomatoes", "max_words": True}, "max_words: must be an integer"),
     ],
 )
 def test_task_errors(task: dict[str, Any], needle: str) -> None:

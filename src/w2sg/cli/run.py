@@ -46,6 +46,14 @@ def add_array_arguments(parser: argparse.ArgumentParser) -> None:
         "--strong are then model names (see `w2sg models`)",
     )
     g.add_argument("--limit", type=int, help="with --dataset: use at most this many examples")
+    g.add_argument(
+        "--data-seed", type=int, default=0,
+        help="with --dataset --limit: seed of the random subset (default 0, as in sweeps)",
+    )  # fmt: skip
+    g.add_argument(
+        "--max-words", type=int, default=None,
+        help="with a text --dataset: cut each text to its first N words (every model alike)",
+    )  # fmt: skip
 
 
 def add_run_config_arguments(parser: argparse.ArgumentParser) -> None:
@@ -157,13 +165,19 @@ def _load_dataset_inputs(args: argparse.Namespace):
         ) from None
     if not args.weak or not args.strong:
         raise W2SGError("--dataset needs --weak MODEL and --strong MODEL (see `w2sg models`)")
-    dataset = load_dataset(args.dataset, limit=args.limit, seed=args.seed)
+    select = {"limit": args.limit, "seed": args.data_seed, "max_words": args.max_words}
+    dataset = load_dataset(args.dataset, **select)
     weak_name, weak_layer = _split_model(args.weak)
     strong_name, strong_layer = _split_model(args.strong)
-    ids, weak = representations_for(args.dataset, weak_name, layer=weak_layer, limit=args.limit)
-    _, strong = representations_for(args.dataset, strong_name, layer=strong_layer, limit=args.limit)
+    ids, weak = representations_for(args.dataset, weak_name, layer=weak_layer, **select)
+    _, strong = representations_for(args.dataset, strong_name, layer=strong_layer, **select)
+    if ids != dataset.ids:  # the labels and both representations describe the same rows
+        raise W2SGError(f"dataset {args.dataset!r} changed while loading; run again")
     prov = {
         "dataset": args.dataset,
+        "limit": args.limit,
+        "data_seed": args.data_seed,
+        "max_words": args.max_words,
         "weak_model": args.weak,
         "strong_model": args.strong,
         "n_examples": len(ids),

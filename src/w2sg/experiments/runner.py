@@ -51,9 +51,10 @@ class DataUnit:
     limit: int | None = None
     seed: int = 0
     model: ModelRef | None = None
+    max_words: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        return {
+        out = {
             "kind": self.kind,
             "dataset": self.dataset,
             "params": self.params,
@@ -61,6 +62,9 @@ class DataUnit:
             "seed": self.seed,
             "model": None if self.model is None else self.model.to_dict(),
         }
+        if self.max_words is not None:
+            out["max_words"] = self.max_words
+        return out
 
     @property
     def key(self) -> str:
@@ -82,13 +86,22 @@ def inputs_of(spec: RunSpec) -> dict[str, tuple[DataUnit, str]]:
             "labels": (unit, "labels"),
             "ids": (unit, "ids"),
         }
-    labels = DataUnit("labels", spec.dataset, limit=spec.limit, seed=spec.data_seed)
+    labels = DataUnit(
+        "labels", spec.dataset, limit=spec.limit, seed=spec.data_seed, max_words=spec.max_words
+    )
 
     def rep(ref: ModelRef) -> tuple[DataUnit, str]:
         # One unit per (dataset, model, pooling); its layers are arrays of the unit, so a model
         # whose several layers are used runs once over the dataset (see _prepare_dataset).
         model = ModelRef(ref.model, None, ref.pooling)
-        unit = DataUnit("repr", spec.dataset, limit=spec.limit, seed=spec.data_seed, model=model)
+        unit = DataUnit(
+            "repr",
+            spec.dataset,
+            limit=spec.limit,
+            seed=spec.data_seed,
+            model=model,
+            max_words=spec.max_words,
+        )
         return unit, "X" if ref.layer is None else f"X@{ref.layer}"
 
     return {
@@ -230,7 +243,7 @@ def _prepare_dataset(unit: DataUnit, names: list[str]) -> dict[str, np.ndarray]:
     from w2sg.data.datasets import load_dataset
 
     if unit.kind == "labels":
-        ds = load_dataset(unit.dataset, limit=unit.limit, seed=unit.seed)
+        ds = load_dataset(unit.dataset, limit=unit.limit, seed=unit.seed, max_words=unit.max_words)
         return {"labels": np.asarray(ds.labels), "ids": np.asarray(ds.ids).astype(str)}
     from w2sg.represent import representations_for
     from w2sg.represent.models import get_spec
@@ -241,7 +254,14 @@ def _prepare_dataset(unit: DataUnit, names: list[str]) -> dict[str, np.ndarray]:
 
     def extract(layer: int | str) -> np.ndarray:
         _, X = representations_for(
-            unit.dataset, model, layer, pooling, unit.limit, seed=unit.seed, progress=False
+            unit.dataset,
+            model,
+            layer,
+            pooling,
+            unit.limit,
+            seed=unit.seed,
+            max_words=unit.max_words,
+            progress=False,
         )
         return np.asarray(X)
 

@@ -23,7 +23,8 @@ Example (``examples/sweep-synthetic.yaml`` is a complete one)::
 A model is ``name``, ``name@layer`` or a mapping ``{model, layer, pooling}``. A head is a head name,
 ``head/loss``, or a mapping of :class:`~w2sg.config.RunConfig` fields. ``run`` holds the RunConfig
 fields shared by every run; a task may set ``task`` (classification, regression, probability) and
-its own ``weak``/``strong`` lists. The synthetic generator's data seed is the run's seed unless the
+its own ``weak``/``strong`` lists; a text dataset may set ``max_words`` (each text cut to its first
+N words, for every model alike). The synthetic generator's data seed is the run's seed unless the
 task sets ``seed``; a registered dataset is subsampled with ``seed`` (default 0) so that every run
 of a sweep sees the same examples and shares cached representations.
 """
@@ -43,7 +44,7 @@ from w2sg.errors import W2SGError
 SYNTHETIC = "synthetic"
 
 _TOP_KEYS = ("name", "tasks", "weak", "strong", "heads", "seeds", "run")
-_TASK_KEYS = ("name", "dataset", "params", "limit", "seed", "task", "weak", "strong")
+_TASK_KEYS = ("name", "dataset", "params", "limit", "max_words", "seed", "task", "weak", "strong")
 _MODEL_KEYS = ("model", "layer", "pooling")
 _RUN_KEYS = tuple(f.name for f in dataclasses.fields(RunConfig))
 
@@ -89,16 +90,21 @@ class RunSpec:
     strong: ModelRef
     config: RunConfig
     head_label: str
+    max_words: int | None = None
 
     def description(self) -> dict[str, Any]:
-        """The full description of the run whose canonical JSON is hashed."""
+        """The full description of the run whose canonical JSON is hashed (``max_words`` only
+        when set, so that runs without it keep their hashes)."""
+        dataset: dict[str, Any] = {
+            "name": self.dataset,
+            "params": self.params,
+            "limit": self.limit,
+            "seed": self.data_seed,
+        }
+        if self.max_words is not None:
+            dataset["max_words"] = self.max_words
         return {
-            "dataset": {
-                "name": self.dataset,
-                "params": self.params,
-                "limit": self.limit,
-                "seed": self.data_seed,
-            },
+            "dataset": dataset,
             "weak": self.weak.to_dict(),
             "strong": self.strong.to_dict(),
             "run": self.config.to_dict(),
@@ -129,6 +135,7 @@ class RunSpec:
             strong=ModelRef.from_dict(data["strong"]),
             config=RunConfig.from_dict(data["run"]),
             head_label=data["head"],
+            max_words=ds.get("max_words"),
         )
 
 
@@ -144,6 +151,7 @@ class TaskSpec:
     task: str | None
     weak: tuple[ModelRef, ...]
     strong: tuple[ModelRef, ...]
+    max_words: int | None = None
 
 
 @dataclass
@@ -177,6 +185,7 @@ class SweepConfig:
                                 strong=strong,
                                 config=config,
                                 head_label=_head_label(head),
+                                max_words=task.max_words,
                             )
                             specs.setdefault(spec.config_hash, spec)
         return list(specs.values())
@@ -385,6 +394,13 @@ def _parse_task(
     limit = value.get("limit")
     if limit is not None and (not isinstance(limit, int) or isinstance(limit, bool) or limit < 2):
         raise fail(f"{where}.limit", "must be an integer >= 2 (the number of examples to use)")
+    max_words = value.get("max_words")
+    if max_words is not None and (
+        not isinstance(max_words, int) or isinstance(max_words, bool) or max_words < 1
+    ):
+        raise fail(f"{where}.max_words", "must be an integer >= 1 (words kept of each text)")
+    if max_words is not None and dataset == SYNTHETIC:
+        raise fail(f"{where}.max_words", "is for text datasets; the generator has no texts")
     seed = value.get("seed")
     if seed is not None and (not isinstance(seed, int) or isinstance(seed, bool) or seed < 0):
         raise fail(f"{where}.seed", "must be a non-negative integer (the data seed)")
@@ -417,6 +433,7 @@ def _parse_task(
         task=task,
         weak=weak,
         strong=strong,
+        max_words=max_words,
     )
     from w2sg.experiments.runner import describe_task
 

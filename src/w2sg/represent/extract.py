@@ -582,16 +582,19 @@ def representations_for(
     limit: int | None = None,
     *,
     seed: int = 0,
+    max_words: int | None = None,
     progress: bool = True,
 ) -> tuple[list[str], np.ndarray]:
     """(content-hash ids, representations) of registered ``dataset`` by ``model`` (cached).
 
-    The model's kind (text or SMILES) must match the dataset's.
+    ``limit``, ``seed`` and ``max_words`` select and cut the texts as in
+    :func:`w2sg.data.datasets.load_dataset`. The model's kind (text or SMILES) must match the
+    dataset's.
     """
     from w2sg.data.datasets import load_dataset
     from w2sg.represent.models import get_spec
 
-    data = load_dataset(dataset, limit=limit, seed=seed)
+    data = load_dataset(dataset, limit=limit, seed=seed, max_words=max_words)
     spec = get_spec(model)
     if spec.kind != data.kind:
         raise W2SGError(
