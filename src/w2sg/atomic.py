@@ -67,3 +67,28 @@ def save_npz(path: str | Path, arrays: dict[str, np.ndarray]) -> None:
             raise TypeError(f"array {key!r} has dtype object; it would need pickle")
     with atomic_path(path, ".npz") as tmp, tmp.open("wb") as handle:
         np.savez(handle, **arrays)  # type: ignore[arg-type]
+
+
+@contextlib.contextmanager
+def file_lock(path: str | Path) -> Iterator[None]:
+    """Hold an exclusive advisory lock on ``path`` (created if missing) while the block runs.
+
+    Processes that build the same cached artefact (two sweep workers converting one model) take
+    turns: the second waits, then finds the artefact published. ``flock`` is released by the
+    kernel when the holder exits, so a killed process never leaves a stale lock. Where ``fcntl``
+    does not exist (Windows) the block runs unlocked and the atomic publish still keeps the
+    result correct.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    with path.open("a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)

@@ -142,3 +142,35 @@ def test_model_identity_hashes_weights_once(session_cache: Path) -> None:
     assert "model.safetensors=" in first
     assert models.model_identity(resolved) == first
     assert (session_cache / "weight-hashes.json").exists()
+
+
+def test_assembly_runs_under_the_model_lock(
+    fake_spec: ModelSpec, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two sweep workers never assemble one model at once: the assembler runs holding the
+    model's lock file (a non-blocking attempt from elsewhere fails while it runs)."""
+    import dataclasses
+    import fcntl
+
+    from w2sg.represent import models
+
+    spec = dataclasses.replace(fake_spec, assemble="probe")
+    lock = models.cache_dir() / "models" / f".{spec.name}.lock"
+    seen: list[bool] = []
+
+    def probe(spec: ModelSpec, paths: list[Path]) -> Path:
+        with lock.open("a") as handle:
+            try:
+                fcntl.flock(handle.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                seen.append(True)
+            else:
+                seen.append(False)
+        return tmp_path
+
+    monkeypatch.setitem(models.ASSEMBLERS, "probe", probe)
+    resolved = models.ResolvedModel(
+        spec=spec, source="package", location=str(tmp_path), backend=spec.backend
+    )
+    out = models.materialize(resolved)
+    assert seen == [True] and out.location == str(tmp_path)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -37,9 +36,8 @@ def register(subparsers: Any) -> None:
 
 
 def _pretrain(args: argparse.Namespace) -> int:
-    from tqdm.auto import tqdm
-
     from w2sg.errors import W2SGError
+    from w2sg.progress import progress_bar
     from w2sg.represent.smiles_lm import (
         SmilesLMConfig,
         default_root,
@@ -53,10 +51,7 @@ def _pretrain(args: argparse.Namespace) -> int:
     family = load_family(args.family)
     root = args.out.expanduser() if args.out is not None else default_root()
     total = sum(m.steps for m in family.models if read_pretrain_record(root / m.name) is None)
-    bar = tqdm(
-        total=total, unit="step", file=sys.stderr, dynamic_ncols=True, mininterval=0.5,
-        disable=args.no_progress,
-    )  # fmt: skip
+    bar = progress_bar(total, "pretrain", "step", enabled=not args.no_progress)
 
     def on_model(config: SmilesLMConfig) -> Any:
         bar.set_description(config.name)

@@ -54,6 +54,7 @@ from w2sg.experiments.runner import (
 )
 from w2sg.experiments.store import ResultStore
 from w2sg.experiments.sweep import RunSpec, SweepConfig
+from w2sg.progress import progress_bar, throttled_refresh
 
 EXECUTORS: tuple[str, ...] = ("local", "ray")
 
@@ -128,17 +129,21 @@ def run_sweep(
         counts = {"executed": 0, "failed": 0}
         units_total = len(plan_units(pending))
         units_done = [0]
-        bar = _progress_bar(len(pending), progress)
+        bar = progress_bar(len(pending), "sweep", "run", enabled=progress, smoothing=0.05)
+        refresh = throttled_refresh(bar)
 
         def on_unit() -> None:
             units_done[0] += 1
-            bar.set_postfix(inputs=f"{units_done[0]}/{units_total}", failed=counts["failed"])
+            postfix = {"inputs": f"{units_done[0]}/{units_total}", "failed": counts["failed"]}
+            bar.set_postfix(postfix, refresh=False)
+            refresh()
 
         def on_result(record: dict[str, Any]) -> None:
             db.record(record)
             counts["executed"] += 1
             counts["failed"] += record["status"] == "failed"
-            bar.set_postfix(inputs=f"{units_done[0]}/{units_total}", failed=counts["failed"])
+            postfix = {"inputs": f"{units_done[0]}/{units_total}", "failed": counts["failed"]}
+            bar.set_postfix(postfix, refresh=False)
             bar.update(1)
 
         try:
@@ -152,7 +157,7 @@ def run_sweep(
                         run_fn=run_fn,
                         prepare_fn=prepare_fn,
                         scratch=scratch,
-                        tick=bar.refresh,
+                        tick=refresh,
                     )
             elif pending:
                 run_ray(
@@ -163,7 +168,7 @@ def run_sweep(
                     address=ray_address,
                     run_fn=run_fn,
                     prepare_fn=prepare_fn,
-                    tick=bar.refresh,
+                    tick=refresh,
                 )
         finally:
             bar.close()
@@ -173,20 +178,6 @@ def run_sweep(
         skipped=len(specs) - len(pending),
         failed=counts["failed"],
         seconds=time.perf_counter() - t0,
-    )
-
-
-def _progress_bar(total: int, enabled: bool) -> Any:
-    from tqdm import tqdm
-
-    return tqdm(
-        total=total,
-        desc="sweep",
-        unit="run",
-        file=sys.stderr,
-        disable=not enabled,
-        dynamic_ncols=True,
-        smoothing=0.05,
     )
 
 

@@ -23,7 +23,6 @@ from __future__ import annotations
 import functools
 import json
 import os
-import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, Protocol
@@ -31,6 +30,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from w2sg.errors import W2SGError
+from w2sg.progress import progress_bar
 from w2sg.represent.cache import EmbeddingCache, cache_key, hash_inputs
 from w2sg.represent.models import (
     ModelSpec,
@@ -56,17 +56,7 @@ def n_cores() -> int:
 
 
 def _progress(total: int, desc: str, enabled: bool, unit: str) -> Any:
-    from tqdm.auto import tqdm
-
-    return tqdm(
-        total=total,
-        desc=desc,
-        unit=unit,
-        disable=not enabled or total < _PROGRESS_MIN,
-        file=sys.stderr,
-        dynamic_ncols=True,
-        mininterval=0.5,
-    )
+    return progress_bar(total, desc, unit, enabled=enabled and total >= _PROGRESS_MIN)
 
 
 class Encoder(Protocol):

@@ -27,6 +27,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 
+from w2sg import atomic
 from w2sg.errors import W2SGError
 from w2sg.represent.cache import cache_dir, file_sha256
 
@@ -497,7 +498,10 @@ def materialize(resolved: ResolvedModel) -> ResolvedModel:
     assembler = ASSEMBLERS.get(spec.assemble)
     if assembler is None:
         raise W2SGError(f"model {spec.name!r} names an unknown assembler {spec.assemble!r}")
-    folder = assembler(spec, [resolved.path, *resolved.extra_files])
+    # One process assembles, the others wait and find the published folder (Gemma's GGUF
+    # dequantization takes minutes; two sweep workers would otherwise both do it).
+    with atomic.file_lock(cache_dir() / "models" / f".{spec.name}.lock"):
+        folder = assembler(spec, [resolved.path, *resolved.extra_files])
     return replace(resolved, location=str(folder), extra_files=())
 
 
