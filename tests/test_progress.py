@@ -51,3 +51,5 @@ def test_throttled_refresh(monkeypatch: pytest.MonkeyPatch) -> None:
         clock[0] = t
         refresh()
     assert calls == [100.0, 130.0, 175.0]
+    disabled = progress.progress_bar(3, "x", "it", enabled=False)
+    progress.throttled_refresh(disabled)()  # a disabled bar has no interval; nothing happens

@@ -45,12 +45,15 @@ def progress_bar(total: int, desc: str, unit: str, *, enabled: bool = True, **kw
 
 
 def throttled_refresh(bar: Any) -> Callable[[], None]:
-    """``bar.refresh``, but at most once per the bar's ``mininterval``."""
+    """``bar.refresh``, but at most once per the bar's ``mininterval`` (a no-op when disabled)."""
     last = [0.0]
+    if getattr(bar, "disable", False):
+        return lambda: None
+    interval = float(bar.mininterval)
 
     def refresh() -> None:
         now = time.monotonic()
-        if now - last[0] >= bar.mininterval:
+        if now - last[0] >= interval:
             last[0] = now
             bar.refresh()
 

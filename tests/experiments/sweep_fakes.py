@@ -20,6 +20,8 @@ from w2sg.experiments.runner import DataUnit
 from w2sg.experiments.sweep import RunSpec
 
 N = 40
+#: Environment variables the fake run reports back, to check what workers see.
+WORKER_ENV_KEYS = ("OMP_NUM_THREADS", "HF_HUB_DISABLE_PROGRESS_BARS")
 
 
 def _rng(*parts: object) -> np.random.Generator:
@@ -60,6 +62,7 @@ def fake_run(
             "w2s": {"accuracy": 1 - err},
             "ceiling": {"accuracy": 0.95},
             "pgr": {"value": 0.5, "ci_low": 0.3, "ci_high": 0.7, "reason": None},
+            "worker_env": {k: os.environ.get(k) for k in WORKER_ENV_KEYS},
         },
         "theory": {
             "op_norm": op,

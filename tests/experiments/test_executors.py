@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from sweep_fakes import fake_prepare, fake_run, make_specs
+from sweep_fakes import WORKER_ENV_KEYS, fake_prepare, fake_run, make_specs
 
 from w2sg.errors import W2SGError
 from w2sg.experiments.executors import run_sweep
@@ -106,6 +106,22 @@ def test_sweep_runs_once_records_failures_and_resumes(
     assert (retry.executed, retry.skipped, retry.failed) == (3, 4, 3)
     with ResultStore(db) as store:
         assert store.count() == 7 and store.count("failed") == 3
+
+
+def test_local_workers_use_one_thread_and_no_hub_progress_bars(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The pool already uses every core, and the sweep draws its own bar; the sweep process's
+    environment is left as it was."""
+    for key in WORKER_ENV_KEYS:
+        monkeypatch.delenv(key, raising=False)
+    db = tmp_path / "runs.db"
+    specs = make_specs(["a", "b"], [0])
+    run_sweep(specs, db, workers=2, progress=False, run_fn=fake_run, prepare_fn=fake_prepare)
+    with ResultStore(db) as store:
+        envs = [r["metrics"]["worker_env"] for r in store.rows("done")]
+    assert envs == [{"OMP_NUM_THREADS": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}] * 2
+    assert not any(key in os.environ for key in WORKER_ENV_KEYS)
 
 
 def test_bad_arguments(tmp_path: Path) -> None:

@@ -66,7 +66,14 @@ Tick = Callable[[], object]
 _TICK_S = 1.0
 
 # BLAS / OpenMP pools sized to one thread per worker, so that N workers use N cores, not N².
-_THREAD_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
+#: Environment of the local workers (unless the user set these): one BLAS thread each, since the
+#: pool already uses every core, and no hub/transformers progress bars under the sweep's own.
+_WORKER_ENV = {
+    "OMP_NUM_THREADS": "1",
+    "OPENBLAS_NUM_THREADS": "1",
+    "MKL_NUM_THREADS": "1",
+    "HF_HUB_DISABLE_PROGRESS_BARS": "1",
+}
 
 
 @dataclass
@@ -230,18 +237,18 @@ def _mp_context() -> Any:
 
 
 @contextlib.contextmanager
-def _one_thread_per_worker() -> Iterator[None]:
-    saved = {k: os.environ.get(k) for k in _THREAD_VARS}
-    for k in _THREAD_VARS:
-        os.environ.setdefault(k, "1")
+def _worker_environment() -> Iterator[None]:
+    saved = {k: os.environ.get(k) for k in _WORKER_ENV}
+    for k, v in _WORKER_ENV.items():
+        os.environ.setdefault(k, v)
     try:
         yield
     finally:
-        for k, v in saved.items():
-            if v is None:
+        for k, old in saved.items():
+            if old is None:
                 os.environ.pop(k, None)
             else:
-                os.environ[k] = v
+                os.environ[k] = old
 
 
 @contextlib.contextmanager
@@ -322,7 +329,7 @@ def run_local(
 
     with (
         _folder(scratch) as folder,
-        _one_thread_per_worker(),
+        _worker_environment(),
         ProcessPoolExecutor(
             max_workers=workers,
             mp_context=_mp_context(),
