@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 from scipy import stats
 
+from w2sg.errors import W2SGError
 from w2sg.experiments.studies import (
     _kendall_rows,
     _pearson_rows,
@@ -17,8 +18,10 @@ from w2sg.experiments.studies import (
     correlate,
     correlation_table,
     format_table,
+    format_weak_table,
     study_groups,
     w2s_error,
+    weak_table,
 )
 
 
@@ -141,3 +144,30 @@ def test_w2s_error_sources() -> None:
     r["metrics"]["w2s"] = {"kl": 0.2}
     assert w2s_error(r) == pytest.approx(0.2)
     assert math.isnan(w2s_error({"metrics": {}, "config": {}}))
+
+
+def test_weak_table_means_over_seeds_sorted_by_error() -> None:
+    rows = [
+        run("A", "w1", 0, 0.1, 0.90, k_weak=10),
+        run("A", "w1", 1, 0.3, 0.80, k_weak=20),
+        run("A", "w2", 0, 0.9, 0.60, k_weak=5),
+        {**run("A", "w3", 0, 5.0, 0.1), "status": "failed"},
+    ]
+    scores = [(0.7, 0.95, 0.5), (0.6, 0.95, 0.1), (0.5, 0.9, 0.2)]
+    for r, (weak, ceiling, pgr) in zip(rows[:3], scores, strict=True):
+        r["metrics"].update(
+            weak={"accuracy": weak}, ceiling={"accuracy": ceiling}, pgr={"value": pgr}
+        )
+    table = weak_table(rows)
+    assert [r["weak"] for r in table] == ["w2", "w1"]  # largest error first; failed left out
+    w1 = table[1]
+    assert w1["n_seeds"] == 2 and w1["score"] == "accuracy"
+    assert w1["weak_score"] == pytest.approx(0.65) and w1["w2s_score"] == pytest.approx(0.85)
+    assert w1["ceiling_score"] == pytest.approx(0.95) and w1["pgr"] == pytest.approx(0.3)
+    assert w1["op_norm"] == pytest.approx(0.2) and w1["k_weak"] == pytest.approx(15)
+    assert w1["error"] == pytest.approx(0.15)
+    assert math.isnan(w1["k_strong"])
+    text = format_weak_table(table)
+    assert text.splitlines()[1].split()[3] == "w2" and "0.650" in text.splitlines()[2]
+    with pytest.raises(W2SGError, match="unknown error source"):
+        weak_table(rows, error="nope")

@@ -65,8 +65,20 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_study(args: argparse.Namespace) -> int:
-    from w2sg.experiments.studies import format_table, run_study
+    from w2sg.experiments.studies import (
+        done_runs,
+        format_table,
+        format_weak_table,
+        run_study,
+        weak_table,
+    )
 
+    if args.by_weak:
+        rows = weak_table(done_runs(args.store), error=args.error)
+        print(
+            json.dumps(_json_safe(rows), allow_nan=False) if args.json else format_weak_table(rows)
+        )
+        return 0
     _check(args.bootstrap >= 1, f"--bootstrap must be >= 1, got {args.bootstrap}")
     _check(0 < args.confidence < 1, f"--confidence must be in (0, 1), got {args.confidence}")
     table = run_study(
@@ -130,6 +142,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (1000)")
     p.add_argument("--confidence", type=float, default=0.95, help="interval level (0.95)")
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    p.add_argument("--by-weak", action="store_true",
+                   help="instead of correlations, one row per weak model (means over seeds): "
+                   "scores, PGR, op_norm, fro_sq_over_n, predicted_gap, k_w, error")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print the table as JSON")
     p.set_defaults(func=cmd_study)
 

@@ -89,10 +89,10 @@ class StudyGroup:
     error: np.ndarray
 
 
-def study_groups(rows: Iterable[dict[str, Any]], error: str = "metrics") -> list[StudyGroup]:
-    """Group ``done`` runs by (task, strong model, configuration); average seeds per weak model."""
-    if error not in ERROR_SOURCES:
-        raise W2SGError(f"unknown error source {error!r}; use one of {', '.join(ERROR_SOURCES)}")
+def _buckets(
+    rows: Iterable[dict[str, Any]],
+) -> list[tuple[tuple[str, str, str], str, dict[str, list[dict[str, Any]]]]]:
+    """``done`` runs as sorted ``(group key, head, {weak: runs})``."""
     buckets: dict[tuple[str, str, str], dict[str, list[dict[str, Any]]]] = {}
     heads: dict[tuple[str, str, str], str] = {}
     for row in rows:
@@ -101,9 +101,15 @@ def study_groups(rows: Iterable[dict[str, Any]], error: str = "metrics") -> list
         key = _group_key(row)
         buckets.setdefault(key, {}).setdefault(str(row.get("weak")), []).append(row)
         heads[key] = str(row.get("head"))
+    return [(key, heads[key], buckets[key]) for key in sorted(buckets)]
+
+
+def study_groups(rows: Iterable[dict[str, Any]], error: str = "metrics") -> list[StudyGroup]:
+    """Group ``done`` runs by (task, strong model, configuration); average seeds per weak model."""
+    if error not in ERROR_SOURCES:
+        raise W2SGError(f"unknown error source {error!r}; use one of {', '.join(ERROR_SOURCES)}")
     groups = []
-    for key in sorted(buckets):
-        by_weak = buckets[key]
+    for key, head, by_weak in _buckets(rows):
         weak = sorted(by_weak)
         values = {
             m: np.array([_mean([_theory_value(r, m) for r in by_weak[w]]) for w in weak])
@@ -114,7 +120,7 @@ def study_groups(rows: Iterable[dict[str, Any]], error: str = "metrics") -> list
             StudyGroup(
                 task=key[0],
                 strong=key[1],
-                head=heads[key],
+                head=head,
                 config_id=key[2],
                 weak=weak,
                 n_runs=sum(len(v) for v in by_weak.values()),
@@ -123,6 +129,58 @@ def study_groups(rows: Iterable[dict[str, Any]], error: str = "metrics") -> list
             )
         )
     return groups
+
+
+def weak_table(rows: Iterable[dict[str, Any]], error: str = "metrics") -> list[dict[str, Any]]:
+    """One row per (task, strong model, configuration, weak model): means over seeds.
+
+    Each row: ``task``, ``strong``, ``head``, ``config_id``, ``weak``, ``n_seeds``, ``score``
+    (the task's headline metric: accuracy, mse or kl) and its ``weak_score``, ``w2s_score``,
+    ``ceiling_score``; ``pgr``; the representation metrics ``op_norm``, ``fro_sq_over_n``,
+    ``predicted_gap``; ``k_weak``, ``k_strong``; and ``error`` (as in :func:`w2s_error`).
+    Within a group, rows go from the largest weak-to-strong error to the smallest, so a metric
+    that predicts the error decreases down the table.
+    """
+    if error not in ERROR_SOURCES:
+        raise W2SGError(f"unknown error source {error!r}; use one of {', '.join(ERROR_SOURCES)}")
+    table = []
+    for key, head, by_weak in _buckets(rows):
+        group = []
+        for weak, runs in by_weak.items():
+            task = ((runs[0].get("config") or {}).get("run") or {}).get("task", "classification")
+            score, _ = _ERROR_OF_TASK.get(task, ("accuracy", True))
+
+            def score_of(
+                model: str, runs: list[dict[str, Any]] = runs, score: str = score
+            ) -> float:
+                return _mean([_number(((r.get("metrics") or {}).get(model) or {}).get(score))
+                              for r in runs])  # fmt: skip
+
+            pgr = [_number(((r.get("metrics") or {}).get("pgr") or {}).get("value")) for r in runs]
+            row: dict[str, Any] = {
+                "task": key[0],
+                "strong": key[1],
+                "head": head,
+                "config_id": key[2],
+                "weak": weak,
+                "n_seeds": len(runs),
+                "score": score,
+                "weak_score": score_of("weak"),
+                "w2s_score": score_of("w2s"),
+                "ceiling_score": score_of("ceiling"),
+                "pgr": _mean(pgr),
+            }
+            for name in (*METRICS, "k_weak", "k_strong"):
+                row[name] = _mean([_theory_value(r, name) for r in runs])
+            row["error"] = _mean([w2s_error(r, error) for r in runs])
+            group.append(row)
+        group.sort(key=lambda r: -r["error"] if math.isfinite(r["error"]) else math.inf)
+        table += group
+    return table
+
+
+def _number(value: Any) -> float:
+    return float(value) if isinstance(value, int | float) else math.nan
 
 
 def _theory_value(row: dict[str, Any], metric: str) -> float:
@@ -254,6 +312,17 @@ def correlation_table(
     return table
 
 
+def done_runs(store: str | Path) -> list[dict[str, Any]]:
+    """The ``done`` runs of a results store (an error when there are none)."""
+    from w2sg.experiments.store import ResultStore
+
+    with ResultStore(store, create=False) as db:
+        rows = db.rows("done")
+    if not rows:
+        raise W2SGError(f"{store} holds no finished runs; run `w2sg sweep` first")
+    return rows
+
+
 def run_study(
     store: str | Path,
     *,
@@ -263,13 +332,42 @@ def run_study(
     seed: int = 0,
 ) -> list[dict[str, Any]]:
     """:func:`correlation_table` of the ``done`` runs of a results store."""
-    from w2sg.experiments.store import ResultStore
-
-    with ResultStore(store, create=False) as db:
-        rows = db.rows("done")
-    if not rows:
-        raise W2SGError(f"{store} holds no finished runs; run `w2sg sweep` first")
+    rows = done_runs(store)
     return correlation_table(rows, error=error, n_boot=n_boot, confidence=confidence, seed=seed)
+
+
+def format_weak_table(table: list[dict[str, Any]]) -> str:
+    """The per-weak-model table as aligned text (scores and metrics with 3 decimals)."""
+    header = ("task", "strong", "head", "weak", "seeds", "score", "weak", "w2s", "ceiling",
+              "pgr", "op_norm", "fro_sq/n", "pred_gap", "k_w", "error")  # fmt: skip
+
+    def num(x: float, digits: int = 3) -> str:
+        return f"{x:.{digits}f}" if math.isfinite(x) else "n/a"
+
+    lines = [
+        (
+            r["task"],
+            r["strong"],
+            r["head"],
+            r["weak"],
+            str(r["n_seeds"]),
+            r["score"],
+            num(r["weak_score"]),
+            num(r["w2s_score"]),
+            num(r["ceiling_score"]),
+            num(r["pgr"], 2),
+            num(r["op_norm"]),
+            num(r["fro_sq_over_n"]),
+            num(r["predicted_gap"]),
+            num(r["k_weak"], 0),
+            num(r["error"]),
+        )  # fmt: skip
+        for r in table
+    ]
+    widths = [max(len(h), *(len(line[i]) for line in lines)) for i, h in enumerate(header)]
+    out = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
+    out += ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) for line in lines]
+    return "\n".join(s.rstrip() for s in out)
 
 
 def _fmt(c: dict[str, Any]) -> str:
