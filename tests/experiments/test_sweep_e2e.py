@@ -94,6 +94,16 @@ def test_study_cli_matches_scipy(
     assert main(["study", str(db)]) == 0
     text = capsys.readouterr().out
     assert text.splitlines()[0].split()[:4] == ["task", "strong", "head", "metric"]
+    assert main(["study", str(db), "--by-weak", "--json"]) == 0
+    by_weak = json.loads(capsys.readouterr().out)
+    assert sorted(r["weak"] for r in by_weak) == sorted({r["weak"] for r in done})
+    for row in by_weak:
+        runs = [r for r in done if r["weak"] == row["weak"]]
+        assert row["op_norm"] == pytest.approx(np.mean([r["theory"]["op_norm"] for r in runs]))
+        w2s = np.mean([r["metrics"]["w2s"]["accuracy"] for r in runs])
+        assert row["w2s_score"] == pytest.approx(w2s)
+    assert main(["study", str(db), "--by-weak"]) == 0
+    assert capsys.readouterr().out.splitlines()[0].split()[:4] == ["task", "strong", "head", "weak"]
 
 
 def test_export_cli(swept: tuple[Path, Path, dict], tmp_path: Path) -> None:
