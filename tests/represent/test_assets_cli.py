@@ -96,3 +96,12 @@ def test_run_on_a_dataset_subset_keeps_labels_and_rows_together(
     assert sorted(seen) == sorted(data.ids)
     provenance = json.loads((out / "config.json").read_text())["provenance"]
     assert (provenance["data_seed"], provenance["max_words"], provenance["limit"]) == (3, 6, 90)
+    # the weights the numbers came from: SHA-256 of each weight file, recomputed here
+    import hashlib
+
+    from w2sg.represent.models import resolve_model, weight_files
+
+    files = weight_files(resolve_model("static-64"))
+    expected = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
+    assert files and provenance["models"]["static-64"]["sha256"] == expected
+    assert provenance["models"]["static-64"]["source"] == "package"

@@ -173,8 +173,11 @@ def _load_dataset_inputs(args: argparse.Namespace):
     _, strong = representations_for(args.dataset, strong_name, layer=strong_layer, **select)
     if ids != dataset.ids:  # the labels and both representations describe the same rows
         raise W2SGError(f"dataset {args.dataset!r} changed while loading; run again")
+    from w2sg.represent.models import model_fingerprint
+
     prov = {
         "dataset": args.dataset,
+        "models": {name: model_fingerprint(name) for name in (weak_name, strong_name)},
         "limit": args.limit,
         "data_seed": args.data_seed,
         "max_words": args.max_words,

@@ -408,6 +408,14 @@ def _versions() -> dict[str, str]:
     return out
 
 
+def model_fingerprints(spec: RunSpec) -> dict[str, Any]:
+    """:func:`~w2sg.represent.models.model_fingerprint` of the run's weak and strong models
+    (hashes are cached by path, size and mtime, so this reads no weights twice)."""
+    from w2sg.represent.models import model_fingerprint
+
+    return {ref.model: model_fingerprint(ref.model) for ref in (spec.weak, spec.strong)}
+
+
 def base_record(spec: RunSpec) -> dict[str, Any]:
     """The store columns that every record of ``spec`` has, done or failed."""
     return {
@@ -449,7 +457,9 @@ def execute(spec_dict: dict[str, Any], inputs: dict[str, np.ndarray], run_fn: Ru
     try:
         check_aligned(inputs, spec)
         out = run_fn(spec, *(inputs[role] for role in ROLES))
-        versions = _versions()
+        versions: dict[str, Any] = dict(_versions())
+        if spec.dataset != SYNTHETIC:
+            versions["models"] = model_fingerprints(spec)
     except Exception as exc:  # a failed run is recorded, the sweep goes on
         rec = failed_record(spec, describe_error(exc), started)
         rec["seconds"] = time.perf_counter() - t0

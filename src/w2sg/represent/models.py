@@ -26,6 +26,7 @@ import zipfile
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 from w2sg import atomic
 from w2sg.errors import W2SGError
@@ -516,6 +517,28 @@ def weight_files(resolved: ResolvedModel) -> list[Path]:
     files = [p for p in sorted(path.rglob("*")) if p.is_file() and p.suffix in suffixes]
     heavy = [p for p in files if p.suffix in {".safetensors", ".bin", ".onnx", ".gguf"}]
     return heavy or files
+
+
+def model_fingerprint(name: str) -> dict[str, Any]:
+    """What a result records about the model ``name``: where it was loaded from and the SHA-256
+    of each weight file (a hub model that is not on disk: its hub name; a featurizer: the
+    versions of the libraries that compute it)."""
+    resolved = resolve_model(name)
+    out: dict[str, Any] = {"source": resolved.source, "backend": resolved.backend}
+    if resolved.source == "hub":
+        out["hub"] = resolved.location
+    files = {path.name: file_sha256(path) for path in weight_files(resolved)}
+    if files:
+        out["sha256"] = files
+    libraries = {}
+    for dist in resolved.spec.needs:
+        try:
+            libraries[dist] = importlib.metadata.version(dist)
+        except importlib.metadata.PackageNotFoundError:
+            continue
+    if libraries:
+        out["libraries"] = libraries
+    return out
 
 
 def model_identity(resolved: ResolvedModel) -> str:
