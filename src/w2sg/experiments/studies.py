@@ -136,7 +136,9 @@ def weak_table(rows: Iterable[dict[str, Any]], error: str = "metrics") -> list[d
 
     Each row: ``task``, ``strong``, ``head``, ``config_id``, ``weak``, ``n_seeds``, ``score``
     (the task's headline metric: accuracy, mse or kl) and its ``weak_score``, ``w2s_score``,
-    ``ceiling_score``; ``pgr``; the representation metrics ``op_norm``, ``fro_sq_over_n``,
+    ``ceiling_score``; ``pgr`` = (w2s − weak) / (ceiling − weak) of those means (the ratio of
+    means, steadier than a mean of per-seed ratios when the weak model nears the ceiling); the
+    representation metrics ``op_norm``, ``fro_sq_over_n``,
     ``predicted_gap``; ``k_weak``, ``k_strong``; and ``error`` (as in :func:`w2s_error`).
     Within a group, rows go from the largest weak-to-strong error to the smallest, so a metric
     that predicts the error decreases down the table.
@@ -156,7 +158,6 @@ def weak_table(rows: Iterable[dict[str, Any]], error: str = "metrics") -> list[d
                 return _mean([_number(((r.get("metrics") or {}).get(model) or {}).get(score))
                               for r in runs])  # fmt: skip
 
-            pgr = [_number(((r.get("metrics") or {}).get("pgr") or {}).get("value")) for r in runs]
             row: dict[str, Any] = {
                 "task": key[0],
                 "strong": key[1],
@@ -168,8 +169,10 @@ def weak_table(rows: Iterable[dict[str, Any]], error: str = "metrics") -> list[d
                 "weak_score": score_of("weak"),
                 "w2s_score": score_of("w2s"),
                 "ceiling_score": score_of("ceiling"),
-                "pgr": _mean(pgr),
             }
+            row["pgr"] = _ratio(
+                row["w2s_score"] - row["weak_score"], row["ceiling_score"] - row["weak_score"]
+            )
             for name in (*METRICS, "k_weak", "k_strong"):
                 row[name] = _mean([_theory_value(r, name) for r in runs])
             row["error"] = _mean([w2s_error(r, error) for r in runs])
@@ -177,6 +180,13 @@ def weak_table(rows: Iterable[dict[str, Any]], error: str = "metrics") -> list[d
         group.sort(key=lambda r: -r["error"] if math.isfinite(r["error"]) else math.inf)
         table += group
     return table
+
+
+def _ratio(num: float, den: float) -> float:
+    """``num / den``, NaN when the denominator vanishes (within 1e-12) or is not finite."""
+    if not (math.isfinite(num) and math.isfinite(den)) or abs(den) <= 1e-12:
+        return math.nan
+    return num / den
 
 
 def _number(value: Any) -> float:
