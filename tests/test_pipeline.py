@@ -131,3 +131,21 @@ def test_save_writes_atomic_files_that_reload_without_pickle(tmp_path):
     cfg = json.loads((out / "config.json").read_text())
     assert RunConfig.from_dict(cfg["config"]) == res.config
     assert "numpy" in cfg["provenance"]["versions"]
+
+
+def test_reliability_bins_describe_the_test_predictions():
+    """Classification runs keep the bins of a reliability diagram (poolable across a sweep);
+    their ECE is the run's ECE with 10 bins, checked against torchmetrics in the metric tests."""
+    from w2sg.metrics import ece
+
+    weak, strong, y, z = _task(classes=3, seed=5)
+    res = run_pipeline(weak, strong, y, RunConfig(task="classification", head="softmax"))
+    te = res.splits["test"]
+    for m in ("weak", "w2s", "ceiling"):
+        bins = res.metrics["reliability"][m]
+        assert sum(bins["count"]) == len(te) and len(bins["count"]) == 11
+        gap = np.abs(np.subtract(bins["correct"], bins["confidence"])).sum() / len(te)
+        assert gap == pytest.approx(ece(y[te], res.predictions[m]["test"], 10), abs=1e-12)
+    assert json.loads(json.dumps(res.to_dict()))["reliability"] == res.metrics["reliability"]
+    reg = run_pipeline(weak, strong, z[:, 0], RunConfig(task="regression", head="ridge"))
+    assert "reliability" not in reg.metrics

@@ -478,6 +478,10 @@ def run_pipeline(
     metrics["w2s_train"] = {
         m: _model_metrics(lab, hat, preds[m]["w2s_train"], n_bins=15) for m in MODELS
     }
+    if lab.task == "classification":  # the data of a reliability diagram, poolable across runs
+        metrics["reliability"] = {
+            m: M.reliability_bins(lab.values[te], preds[m]["test"], n_bins=10) for m in MODELS
+        }
 
     theory = None
     if config.theory and weak is not None:

@@ -51,6 +51,7 @@ def test_run_json_has_the_documented_shape(arrays, capsys):
     assert rec["pgr"]["value"] == pytest.approx(expected)
     assert {"config.json", "metrics.json", "predictions.npz"} <= {p.name for p in out.iterdir()}
     assert "theory" in rec and "bounds" in rec
+    assert sum(rec["reliability"]["w2s"]["count"]) == 60
 
 
 def test_run_regression_json_reports_mse(arrays, capsys):

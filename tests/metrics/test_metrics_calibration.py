@@ -8,7 +8,12 @@ import torch
 from torchmetrics.functional.classification import multiclass_calibration_error
 
 from w2sg.errors import W2SGError
-from w2sg.metrics import ece, smooth_calibration_error, smooth_calibration_error_ovr
+from w2sg.metrics import (
+    ece,
+    reliability_bins,
+    smooth_calibration_error,
+    smooth_calibration_error_ovr,
+)
 
 SHAPES = [(n, c) for n in (7, 50, 333) for c in (2, 3, 5)]
 
@@ -105,6 +110,33 @@ def test_ece_soft_targets_match_loop(n: int, c: int) -> None:
     assert ece(soft, proba, 15) == pytest.approx(_ece_loop(soft, proba, 15), abs=1e-12)
     y = rng.integers(0, c, size=n)
     assert ece(np.eye(c)[y], proba, 7) == pytest.approx(ece(y, proba, 7), abs=1e-15)
+
+
+@pytest.mark.parametrize(("n", "c"), SHAPES)
+def test_reliability_bins_match_a_loop_and_give_ece(n: int, c: int) -> None:
+    rng = np.random.default_rng(10 * n + c)
+    proba = rng.dirichlet(np.ones(c) * 0.5, size=n)
+    proba[0] = np.eye(c)[0]  # a confidence of exactly 1: the last bin
+    y = rng.integers(0, c, size=n)
+    bins = reliability_bins(y, proba, 10)
+    conf, top = proba.max(axis=1), proba.argmax(axis=1)
+    for b in range(11):
+        inside = (conf >= b / 10) & (conf < (b + 1) / 10) if b < 10 else conf >= 1.0
+        assert bins["count"][b] == inside.sum()
+        assert bins["confidence"][b] == pytest.approx(conf[inside].sum(), abs=1e-12)
+        assert bins["correct"][b] == (top[inside] == y[inside]).sum()
+    assert bins["count"][10] >= 1
+    ece_from_bins = np.abs(np.subtract(bins["correct"], bins["confidence"])).sum() / n
+    assert ece_from_bins == pytest.approx(_torchmetrics_ece(y, proba, 10), abs=1e-6)
+    # pooling two samples = adding their bins
+    half = n // 2
+    if half >= 1:
+        a, b2 = (
+            reliability_bins(y[:half], proba[:half], 10),
+            reliability_bins(y[half:], proba[half:], 10),
+        )
+        for key in ("count", "confidence", "correct"):
+            assert np.add(a[key], b2[key]) == pytest.approx(bins[key], abs=1e-12)
 
 
 def test_ece_rejects_bad_bins() -> None:

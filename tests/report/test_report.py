@@ -129,6 +129,14 @@ def _row(h: str, task: str, weak: str, seed: int, op: float, status: str = "done
         "metrics": {
             "w2s": {"accuracy": acc},
             "pgr": {"value": 0.5 - op / 4, "ci_low": 0.2, "ci_high": 0.7, "reason": None},
+            "reliability": {
+                m: {
+                    "count": [0.0] * 5 + [4.0, 6.0, 5.0, 3.0, 2.0, 0.0],
+                    "confidence": [0.0] * 5 + [2.2, 3.9, 3.7, 2.5, 1.9, 0.0],
+                    "correct": [0.0] * 5 + [2.0, 4.0 - shift, 3.0, 3.0, 2.0, 0.0],
+                }
+                for m, shift in (("weak", 1.0), ("w2s", 0.0), ("ceiling", 0.0))
+            },
         },
         "theory": {
             "op_norm": op,
@@ -169,6 +177,8 @@ def test_store_report(store: Path, tmp_path: Path) -> None:
     names = set(page.images)
     assert sum(n.startswith("scatter-") for n in names) == 2
     assert sum(n.startswith("pgr-") for n in names) == 2
+    assert sum(n.startswith("reliability-") for n in names) == 2  # one per task, runs pooled
+    assert "all 8 runs pooled" in text
     assert {"bounds.png", "gap.png"} <= names
     assert "ValueError: boom" in text and "Traceback" not in text
     assert "+1.00" in text  # perfect Spearman in the correlation table

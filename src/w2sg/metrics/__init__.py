@@ -22,7 +22,12 @@ from w2sg.metrics.agreement import (
     mean_tv,
     misfit_sq,
 )
-from w2sg.metrics.calibration import ece, smooth_calibration_error, smooth_calibration_error_ovr
+from w2sg.metrics.calibration import (
+    ece,
+    reliability_bins,
+    smooth_calibration_error,
+    smooth_calibration_error_ovr,
+)
 from w2sg.metrics.classification import (
     _check_labels,
     _check_proba,
@@ -48,6 +53,7 @@ __all__ = [
     "d_rev",
     "disagreement",
     "ece",
+    "reliability_bins",
     "mae",
     "mean_kl",
     "mean_tv",

@@ -31,6 +31,23 @@ def ece(y: ArrayLike, proba: ArrayLike, n_bins: int = 15) -> float:
     this is the top-label ECE, which differs from torchmetrics' ``binary_calibration_error`` (that
     one bins the positive-class probability).
     """
+    bins = reliability_bins(y, proba, n_bins)
+    gap = np.asarray(bins["correct"]) - np.asarray(bins["confidence"])
+    return float(np.sum(np.abs(gap)) / np.sum(bins["count"]))
+
+
+def reliability_bins(y: ArrayLike, proba: ArrayLike, n_bins: int = 10) -> dict[str, list[float]]:
+    """Top-label reliability bins, the data of a reliability diagram, as sums over examples.
+
+    With the confidence c_i, correctness a_i and bins of :func:`ece`, for b = 0 … n_bins (the
+    last bin holds confidences of exactly 1):
+
+        count_b = |B_b|,   confidence_b = Σ_{i∈B_b} c_i,   correct_b = Σ_{i∈B_b} a_i,
+
+    so mean confidence and observed frequency are ``confidence_b / count_b`` and
+    ``correct_b / count_b``, ECE = Σ_b |correct_b − confidence_b| / n, and bins of several runs
+    pool by adding them (which is how a sweep report draws one diagram per task).
+    """
     if isinstance(n_bins, bool) or not isinstance(n_bins, int | np.integer) or n_bins < 1:
         raise W2SGError(f"n_bins must be a positive integer, got {n_bins!r}")
     p = _check_proba(proba)
@@ -41,8 +58,11 @@ def ece(y: ArrayLike, proba: ArrayLike, n_bins: int = 15) -> float:
     correct = target[rows, predicted]
     edges = np.arange(n_bins + 1, dtype=np.float64) / n_bins
     bins = np.searchsorted(edges, confidence, side="right") - 1
-    gap = np.bincount(bins, weights=correct - confidence, minlength=n_bins + 1)
-    return float(np.sum(np.abs(gap)) / p.shape[0])
+    return {
+        "count": np.bincount(bins, minlength=n_bins + 1).astype(float).tolist(),
+        "confidence": np.bincount(bins, weights=confidence, minlength=n_bins + 1).tolist(),
+        "correct": np.bincount(bins, weights=correct, minlength=n_bins + 1).tolist(),
+    }
 
 
 def smooth_calibration_error(y: ArrayLike, p: ArrayLike) -> float:

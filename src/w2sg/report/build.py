@@ -384,10 +384,37 @@ def _store_sections(db: Path, out: Path, n_boot: int) -> tuple[str, list[Section
     if not pgr_groups:
         sec.note("no finished runs")
 
-    sections["Reliability diagrams"].note(
-        "the results store keeps metrics, not predictions: build the report of one run folder "
-        "(w2sg run --out DIR; w2sg report DIR --out REPORT) for its reliability diagram"
-    )
+    sec = sections["Reliability diagrams"]
+    pooled: dict[tuple[str, str, str], dict[str, dict[str, np.ndarray]]] = {}
+    n_pooled: dict[tuple[str, str, str], int] = {}
+    for r in done:
+        by_model = (r.get("metrics") or {}).get("reliability")
+        if not isinstance(by_model, dict):
+            continue
+        key = (str(r["task"]), str(r["strong"]), str(r["head"]))
+        n_pooled[key] = n_pooled.get(key, 0) + 1
+        for model, b in by_model.items():
+            acc = pooled.setdefault(key, {}).setdefault(model, {})
+            for name in ("count", "confidence", "correct"):
+                acc[name] = acc.get(name, 0) + np.asarray(b[name], float)
+    for i, ((task, strong, head), by_model) in enumerate(sorted(pooled.items())):
+        bins = {m: {k: v.tolist() for k, v in b.items()} for m, b in by_model.items()}
+        title = f"{task}: weak → {strong} ({head})"
+        path = plots.reliability_from_bins(
+            out / f"reliability-{i:02d}-{_slug(task, strong, head)}.png", title, bins
+        )
+        n = n_pooled[(task, strong, head)]
+        sec.image(
+            path,
+            f"reliability, {title}",
+            f"test predictions of all {n} runs pooled (every weak model and seed); top-label "
+            "confidence, 10 equal-width bins",
+        )
+    if not pooled:
+        sec.note(
+            "no reliability bins in these runs (regression, or stored by an older w2sg): build "
+            "the report of one run folder (w2sg run --out DIR) for its diagram"
+        )
 
     sec = sections["Bounds vs measured"]
     checks = [c for r in done for c in bound_checks(r.get("bounds"))]

@@ -126,21 +126,30 @@ def reliability(
     """Reliability diagram: for each model, the mean confidence (x) against the observed frequency
     (y) in equal-width bins of the top-label confidence (classification: ``(proba, labels)`` with
     integer labels) or of the positive-class probability (``(p, truth)`` with truth in [0, 1])."""
+    return reliability_from_bins(
+        path, title, {name: _bins(proba, truth, n_bins) for name, (proba, truth) in curves.items()}
+    )
+
+
+def reliability_from_bins(path: Path, title: str, bins: dict[str, dict[str, list[float]]]) -> Path:
+    """The reliability diagram of bin sums (:func:`w2sg.metrics.reliability_bins`: ``count``,
+    ``confidence``, ``correct`` per bin; n_bins + 1 entries, the last for confidence 1), with the
+    confidence histogram below."""
     plt = _plt()
     fig, (ax, hist) = plt.subplots(
         2, 1, figsize=(5.2, 5.6), height_ratios=(3, 1), sharex=True, constrained_layout=True
     )
     ax.plot([0, 1], [0, 1], ":", color="0.4", label="perfect calibration")
-    edges = np.linspace(0.0, 1.0, n_bins + 1)
-    for i, (name, (proba, truth)) in enumerate(curves.items()):
-        conf, hit = _confidence_and_hits(proba, truth)
-        which = np.clip(np.digitize(conf, edges[1:-1]), 0, n_bins - 1)
-        counts = np.bincount(which, minlength=n_bins)
+    for i, (name, b) in enumerate(bins.items()):
+        counts = np.asarray(b["count"], float)
         used = counts > 0
-        mean_conf = np.bincount(which, conf, minlength=n_bins)[used] / counts[used]
-        freq = np.bincount(which, hit, minlength=n_bins)[used] / counts[used]
+        mean_conf = np.asarray(b["confidence"], float)[used] / counts[used]
+        freq = np.asarray(b["correct"], float)[used] / counts[used]
         ax.plot(mean_conf, freq, "o-", color=f"C{i}", label=name, ms=4)
-        hist.hist(conf, bins=edges, histtype="step", color=f"C{i}", label=name)
+        shown = counts[:-1].copy()
+        shown[-1] += counts[-1]  # confidence exactly 1 drawn in the top bin
+        edges = np.linspace(0.0, 1.0, len(shown) + 1)
+        hist.stairs(shown, edges, color=f"C{i}", label=name)
     ax.set_ylabel("observed frequency")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
@@ -152,16 +161,24 @@ def reliability(
     return _save(fig, path)
 
 
-def _confidence_and_hits(proba: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+def _bins(proba: np.ndarray, truth: np.ndarray, n_bins: int) -> dict[str, list[float]]:
+    """Bin sums of one model's predictions: top-label (classification) or of the positive-class
+    probability against the true probability (probability task)."""
+    from w2sg.metrics import reliability_bins
+
     p = np.asarray(proba, float)
     t = np.asarray(truth)
     if p.ndim == 1:
         p = np.column_stack([1.0 - p, p])
-    if t.dtype.kind == "f" and not np.all(t == np.round(t)):
-        # Probability task: calibration of the positive-class probability against the truth.
-        return p[:, 1], t.astype(float)
-    top = p.argmax(axis=1)
-    return p.max(axis=1), (top == t.astype(int)).astype(float)
+    if not (t.dtype.kind == "f" and not np.all(t == np.round(t))):
+        return reliability_bins(t.astype(int), p, n_bins)
+    conf, hit = p[:, 1], t.astype(float)
+    which = np.searchsorted(np.arange(n_bins + 1) / n_bins, conf, side="right") - 1
+    return {
+        "count": np.bincount(which, minlength=n_bins + 1).astype(float).tolist(),
+        "confidence": np.bincount(which, conf, minlength=n_bins + 1).tolist(),
+        "correct": np.bincount(which, hit, minlength=n_bins + 1).tolist(),
+    }
 
 
 def bounds_vs_measured(path: Path, title: str, checks: list[dict[str, Any]]) -> Path:
