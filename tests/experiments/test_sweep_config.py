@@ -94,6 +94,16 @@ def test_max_words_is_part_of_the_run_only_when_set() -> None:
     assert back == cut and back.config_hash == cut.config_hash
 
 
+def test_heads_with_their_own_kernel_are_labelled_apart() -> None:
+    heads = ["ridge", {"head": "ridge", "kernel": {"rule": "variance", "variance": 0.99}}]
+    specs = parse_sweep(sweep_with(heads=heads)).expand()
+    labels = {s.head_label for s in specs}
+    assert labels == {"ridge", "ridge[rule=variance,variance=0.99]"}
+    tuned = [s for s in specs if s.head_label != "ridge"]
+    assert {s.config.kernel.variance for s in tuned} == {0.99}
+    assert {s.config.kernel.rule for s in tuned} == {"variance"}
+
+
 def test_duplicate_combinations_run_once() -> None:
     data = sweep_with(heads=["ridge", {"head": "ridge"}])
     specs = parse_sweep(data).expand()

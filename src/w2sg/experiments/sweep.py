@@ -198,9 +198,14 @@ def _data_seed(task: TaskSpec, run_seed: int) -> int:
 
 
 def _head_label(head: dict[str, Any]) -> str:
+    """``head``, ``head/loss``, with the head's own kernel settings appended in brackets
+    (``ridge[rule=noise_floor]``) so that study tables tell such entries apart."""
     name = str(head.get("head", RunConfig.head))
     if name == "softmax" or "loss" in head:
-        return f"{name}/{head.get('loss', RunConfig.loss)}"
+        name = f"{name}/{head.get('loss', RunConfig.loss)}"
+    kernel = head.get("kernel") or {}
+    if kernel:
+        name += "[" + ",".join(f"{k}={v}" for k, v in sorted(kernel.items())) + "]"
     return name
 
 
