@@ -214,7 +214,12 @@ def test_load_sweep_file_errors(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     "name",
-    ["sweep-synthetic.yaml", "nlp-study.yaml", "nlp-study-rotten-tomatoes.yaml"],
+    [
+        "sweep-synthetic.yaml",
+        "nlp-study.yaml",
+        "nlp-study-rotten-tomatoes.yaml",
+        "k-rules-nlp.yaml",
+    ],
 )
 def test_shipped_examples_parse(name: str) -> None:
     sweep = load_sweep(EXAMPLES / name)
@@ -228,6 +233,16 @@ def test_shipped_examples_parse(name: str) -> None:
         assert tasks >= {"rotten_tomatoes", "tweets", "bbc_news", "strategyqa"}
         assert {s.strong.label for s in specs} == {"mpnet-base"}
         assert "mpnet-base" not in weak
+
+
+def test_k_rule_configs_extend_their_studies() -> None:
+    """Run into the study's store, a k-rule sweep executes only its new kernel settings: its
+    default-kernel runs are exactly the study's runs (same hashes)."""
+    study = {s.config_hash for s in load_sweep(EXAMPLES / "nlp-study.yaml").expand()}
+    rules = load_sweep(EXAMPLES / "k-rules-nlp.yaml").expand()
+    assert {s.config_hash for s in rules if s.head_label == "ridge"} == study
+    assert len(rules) == 3 * len(study)
+    assert {s.config.kernel.rule for s in rules} == {"variance", "noise_floor"}
 
 
 def test_molecular_study_config_names_the_missing_smiles_transformers(
