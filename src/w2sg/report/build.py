@@ -398,7 +398,8 @@ def _store_sections(db: Path, out: Path, n_boot: int) -> tuple[str, list[Section
             for name in ("count", "confidence", "correct"):
                 acc[name] = acc.get(name, 0) + np.asarray(b[name], float)
     for i, ((task, strong, head), by_model) in enumerate(sorted(pooled.items())):
-        bins = {m: {k: v.tolist() for k, v in b.items()} for m, b in by_model.items()}
+        order = [m for m in ("weak", "w2s", "ceiling") if m in by_model]  # colours as a run's
+        bins = {m: {k: v.tolist() for k, v in by_model[m].items()} for m in order}
         title = f"{task}: weak → {strong} ({head})"
         path = plots.reliability_from_bins(
             out / f"reliability-{i:02d}-{_slug(task, strong, head)}.png", title, bins
