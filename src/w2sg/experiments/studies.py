@@ -101,7 +101,8 @@ def _buckets(
         key = _group_key(row)
         buckets.setdefault(key, {}).setdefault(str(row.get("weak")), []).append(row)
         heads[key] = str(row.get("head"))
-    return [(key, heads[key], buckets[key]) for key in sorted(buckets)]
+    order = sorted(buckets, key=lambda k: (k[0], k[1], heads[k], k[2]))  # task, strong, head
+    return [(key, heads[key], buckets[key]) for key in order]
 
 
 def study_groups(rows: Iterable[dict[str, Any]], error: str = "metrics") -> list[StudyGroup]:
