@@ -398,7 +398,8 @@ def _store_sections(db: Path, out: Path, n_boot: int) -> tuple[str, list[Section
             for name in ("count", "confidence", "correct"):
                 acc[name] = acc.get(name, 0) + np.asarray(b[name], float)
     for i, ((task, strong, head), by_model) in enumerate(sorted(pooled.items())):
-        order = [m for m in ("weak", "w2s", "ceiling") if m in by_model]  # colours as a run's
+        order: list[str] = [m for m in ("weak", "w2s", "ceiling") if m in by_model]
+        # weak, w2s, ceiling: the colours of a run folder's diagram
         bins = {m: {k: v.tolist() for k, v in by_model[m].items()} for m in order}
         title = f"{task}: weak → {strong} ({head})"
         path = plots.reliability_from_bins(
