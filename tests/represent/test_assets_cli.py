@@ -7,8 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from represent_helpers import needs
 
+from helpers import needs
 from w2sg.cli import main
 
 

@@ -6,8 +6,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from represent_helpers import full, needs
 
+from helpers import full, needs
 from w2sg.errors import W2SGError
 from w2sg.represent import extract
 from w2sg.represent.extract import embed, pool

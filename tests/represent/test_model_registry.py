@@ -5,8 +5,8 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from represent_helpers import installed, needs
 
+from helpers import installed, needs
 from w2sg.errors import W2SGError
 from w2sg.represent import models
 from w2sg.represent.models import REGISTRY, ModelSpec, list_models, resolve_model

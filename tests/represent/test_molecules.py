@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from represent_helpers import needs
 
+from helpers import needs
 from w2sg.errors import W2SGError
 from w2sg.represent import molecules
 
