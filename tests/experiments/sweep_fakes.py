@@ -119,3 +119,22 @@ if __name__ == "__main__":
     import sys
 
     sweep_main(sys.argv[1], int(sys.argv[2]), float(sys.argv[3]))
+
+
+def gpu_probe_prepare(unit: DataUnit, names: list[str]) -> list[np.ndarray]:
+    """Like :func:`fake_prepare`, but every representation holds the number of GPUs Ray
+    assigned to the task that prepared it."""
+    import ray
+
+    n_gpus = float(len(ray.get_gpu_ids()))
+    return [
+        np.full((N, 3), n_gpus) if name.startswith("X") else array
+        for name, array in zip(names, fake_prepare(unit, names), strict=True)
+    ]
+
+
+def gpu_probe_run(
+    spec: RunSpec, weak: np.ndarray, strong: np.ndarray, labels: np.ndarray, ids: np.ndarray
+) -> dict[str, Any]:
+    """Reports the GPUs behind each input (see :func:`gpu_probe_prepare`)."""
+    return {"metrics": {"gpus": {"weak": float(weak[0, 0]), "strong": float(strong[0, 0])}}}

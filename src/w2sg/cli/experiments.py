@@ -44,6 +44,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         ray_address=args.ray_address,
         retry_failed=args.retry_failed,
         progress=not args.no_progress,
+        gpus_per_extraction=args.gpus_per_extraction,
     )
     if args.json:
         print(json.dumps(summary.to_dict()))
@@ -115,6 +116,9 @@ def register(subparsers: Any) -> None:
     p.add_argument("--ray-address", help="join a running Ray cluster ('auto' to find it); "
                    "default: start a local one")  # fmt: skip
     p.add_argument("--workers", type=int, help="parallel workers (default: the number of cores)")
+    p.add_argument("--gpus-per-extraction", type=float, default=None,
+                   help="with --executor ray: GPUs per extraction by a neural model (default: 1 "
+                   "when the cluster has GPUs, else 0)")  # fmt: skip
     p.add_argument("--retry-failed", action="store_true", help="re-run runs recorded as failed")
     p.add_argument("--dry-run", action="store_true", help="list the runs, run nothing")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")

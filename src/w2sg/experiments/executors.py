@@ -51,6 +51,7 @@ from w2sg.experiments.runner import (
     pipeline_run,
     plan_units,
     prepare,
+    uses_gpu,
 )
 from w2sg.experiments.store import ResultStore
 from w2sg.experiments.sweep import RunSpec, SweepConfig
@@ -101,6 +102,7 @@ def run_sweep(
     progress: bool = True,
     run_fn: RunFn = pipeline_run,
     prepare_fn: PrepareFn = prepare,
+    gpus_per_extraction: float | None = None,
 ) -> SweepSummary:
     """Run every configuration of ``sweep`` that the store does not hold yet.
 
@@ -117,10 +119,18 @@ def run_sweep(
             function, so that workers can import it.
         prepare_fn: what a worker calls to compute the arrays of a data unit (default:
             :func:`~w2sg.experiments.runner.prepare`); module-level as well.
+        gpus_per_extraction: with ``ray``, the GPUs each extraction by a neural model (the
+            ``transformers`` backend: text encoders, decoders, SMILES transformers) asks Ray for;
+            default: 1 when the cluster has GPUs, else 0. Heads and featurizers use CPUs.
     """
     t0 = time.perf_counter()
     if executor not in EXECUTORS:
         raise W2SGError(f"unknown executor {executor!r}; use one of {', '.join(EXECUTORS)}")
+    if gpus_per_extraction is not None and executor != "ray":
+        raise W2SGError("--gpus-per-extraction is for --executor ray; the local pool uses the "
+                        "machine's GPU in every worker when torch sees one")  # fmt: skip
+    if gpus_per_extraction is not None and gpus_per_extraction < 0:
+        raise W2SGError(f"--gpus-per-extraction must be >= 0, got {gpus_per_extraction}")
     if workers is not None and workers < 1:
         raise W2SGError(f"--workers must be >= 1, got {workers}")
     specs = sweep.expand() if isinstance(sweep, SweepConfig) else list(sweep)
@@ -176,6 +186,7 @@ def run_sweep(
                     run_fn=run_fn,
                     prepare_fn=prepare_fn,
                     tick=refresh,
+                    gpus_per_extraction=gpus_per_extraction,
                 )
         finally:
             bar.close()
@@ -431,12 +442,15 @@ def run_ray(
     run_fn: RunFn = pipeline_run,
     prepare_fn: PrepareFn = prepare,
     tick: Tick | None = None,
+    gpus_per_extraction: float | None = None,
 ) -> None:
     """Run ``specs`` as Ray tasks; call ``on_result`` with each record as it arrives.
 
     Starts a local Ray cluster with ``workers`` CPUs (default: all cores) unless Ray is already
     initialised or ``address`` names a running cluster. A cluster that this call started is shut
-    down when it returns.
+    down when it returns. Extractions by neural models ask for ``gpus_per_extraction`` GPUs
+    (default: 1 when the cluster has any), so Ray places them on GPU nodes and sets
+    ``CUDA_VISIBLE_DEVICES``; everything else asks for one CPU.
     """
     try:
         import ray
@@ -464,15 +478,25 @@ def run_ray(
                 "--ray-address (use 'auto' for a cluster started with `ray start --head`)"
             ) from exc
     try:
+        cluster_gpus = float(ray.cluster_resources().get("GPU", 0.0))
+        gpus = gpus_per_extraction
+        if gpus is None:
+            gpus = 1.0 if cluster_gpus >= 1 else 0.0
+        elif gpus > cluster_gpus:
+            raise W2SGError(
+                f"--gpus-per-extraction {gpus:g} but the Ray cluster has {cluster_gpus:g} GPUs; "
+                "lower it, or 0 to extract on CPUs"
+            )
         plan = plan_units(specs)
         prep: Any = ray.remote(_prepare_for_ray)
         run: Any = ray.remote(_execute_for_ray)
         unit_refs: dict[str, dict[str, Any]] = {}
         prep_refs: list[Any] = []
         for key, (unit, names) in plan.items():
-            refs = prep.options(num_returns=len(names), max_retries=0).remote(
-                unit, names, prepare_fn
-            )
+            options: dict[str, Any] = {"num_returns": len(names), "max_retries": 0}
+            if gpus and uses_gpu(unit):
+                options["num_gpus"] = gpus
+            refs = prep.options(**options).remote(unit, names, prepare_fn)
             refs = [refs] if len(names) == 1 else list(refs)
             unit_refs[key] = dict(zip(names, refs, strict=True))
             prep_refs.append(refs[0])

@@ -234,6 +234,20 @@ def _prepare_synthetic(unit: DataUnit) -> dict[str, np.ndarray]:
     return arrays
 
 
+def uses_gpu(unit: DataUnit) -> bool:
+    """Whether preparing ``unit`` runs a neural model that a GPU speeds up: a representation by a
+    model of the ``transformers`` backend. Labels, synthetic draws, static tables, ONNX encoders
+    and molecular featurizers run on CPUs."""
+    if unit.kind != "repr" or unit.model is None:
+        return False
+    from w2sg.represent.models import get_spec
+
+    try:
+        return get_spec(unit.model.model).backend == "transformers"
+    except W2SGError:
+        return False
+
+
 def _prepare_dataset(unit: DataUnit, names: list[str]) -> dict[str, np.ndarray]:
     """Labels and ids of a dataset, or the requested layers (``X``, ``X@<layer>``) of one model.
 

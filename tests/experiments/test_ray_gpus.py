@@ -1,0 +1,100 @@
+"""Ray places extractions by neural models on GPUs, and nothing else.
+
+A real local Ray cluster that declares one GPU (Ray schedules by declared resources, so no device
+is needed): the prepare stand-in reports ``ray.get_gpu_ids()`` of the task that ran it.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sweep_fakes import gpu_probe_prepare, gpu_probe_run
+
+from w2sg.config import RunConfig
+from w2sg.errors import W2SGError
+from w2sg.experiments.executors import run_sweep
+from w2sg.experiments.runner import DataUnit, uses_gpu
+from w2sg.experiments.store import ResultStore
+from w2sg.experiments.sweep import ModelRef, RunSpec
+
+HERE = Path(__file__).resolve().parent
+SRC = HERE.parents[1] / "src"
+
+
+def test_only_transformers_extractions_use_a_gpu() -> None:
+    def unit(model: str | None, kind: str = "repr") -> DataUnit:
+        ref = None if model is None else ModelRef(model)
+        return DataUnit(kind, "rotten_tomatoes", model=ref)
+
+    assert uses_gpu(unit("mpnet-base")) and uses_gpu(unit("gemma-270m"))
+    assert uses_gpu(unit("minilm-l6"))  # the transformers backend (minilm-l3 is ONNX)
+    for cpu in ("static-64", "minilm-l3", "use-multilingual", "maccs", "no-such-model"):
+        assert not uses_gpu(unit(cpu))
+    assert not uses_gpu(unit(None, "labels"))
+
+
+def _specs() -> list[RunSpec]:
+    return [
+        RunSpec(
+            task_name="rt",
+            dataset="rotten_tomatoes",
+            params={},
+            limit=40,
+            data_seed=0,
+            weak=weak,
+            strong=ModelRef("mpnet-base"),
+            config=RunConfig(seed=0),
+            head_label="ridge",
+        )
+        for weak in (ModelRef("static-64"), ModelRef("minilm-l6", 3))
+    ]
+
+
+@pytest.fixture(scope="module")
+def ray_with_a_gpu() -> Iterator[None]:
+    ray = pytest.importorskip("ray", reason="ray is not installed: pip install ray")
+    saved = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(HERE), str(SRC), saved or ""])
+    ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, logging_level=logging.ERROR)
+    try:
+        yield
+    finally:
+        ray.shutdown()
+        if saved is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = saved
+
+
+@pytest.mark.ray
+def test_ray_gives_neural_extractions_a_gpu(ray_with_a_gpu: None, tmp_path: Path) -> None:
+    db = tmp_path / "runs.db"
+    kwargs: dict[str, Any] = {"executor": "ray", "progress": False}
+    kwargs.update(prepare_fn=gpu_probe_prepare, run_fn=gpu_probe_run)
+    summary = run_sweep(_specs(), db, **kwargs)
+    assert (summary.executed, summary.failed) == (2, 0)
+    with ResultStore(db) as store:
+        gpus = {r["weak"]: r["metrics"]["gpus"] for r in store.rows("done")}
+    assert gpus == {
+        "static-64": {"weak": 0.0, "strong": 1.0},
+        "minilm-l6@3": {"weak": 1.0, "strong": 1.0},
+    }
+    # asked not to, Ray extracts on CPUs; asked for more GPUs than the cluster has: one line
+    db2 = tmp_path / "cpu.db"
+    run_sweep(_specs(), db2, gpus_per_extraction=0, **kwargs)
+    with ResultStore(db2) as store:
+        assert {r["metrics"]["gpus"]["strong"] for r in store.rows("done")} == {0.0}
+    with pytest.raises(W2SGError, match="the Ray cluster has 1 GPUs"):
+        run_sweep(_specs(), tmp_path / "x.db", gpus_per_extraction=2, **kwargs)
+
+
+def test_gpu_option_is_for_ray(tmp_path: Path) -> None:
+    with pytest.raises(W2SGError, match="is for --executor ray"):
+        run_sweep(_specs(), tmp_path / "runs.db", gpus_per_extraction=1)
+    with pytest.raises(W2SGError, match="must be >= 0"):
+        run_sweep(_specs(), tmp_path / "runs.db", executor="ray", gpus_per_extraction=-1)
