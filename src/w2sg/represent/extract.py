@@ -47,6 +47,16 @@ Layer = int | str
 _PROGRESS_MIN = 256
 
 
+#: The user's opt-in to run code shipped with a model (``trust_remote_code`` in transformers).
+#: ``w2sg --trust-remote-code`` sets it; sweep workers and a local Ray cluster inherit it.
+TRUST_REMOTE_CODE_ENV = "W2SG_TRUST_REMOTE_CODE"
+
+
+def trust_remote_code() -> bool:
+    """Whether the user asked to run code from model repositories (never the default)."""
+    return os.environ.get(TRUST_REMOTE_CODE_ENV) == "1"
+
+
 def n_cores() -> int:
     """CPU cores this process may use."""
     try:
@@ -182,8 +192,18 @@ class TransformersEncoder:
         gguf = spec.gguf_file if spec.gguf_file in ggufs else (ggufs[0] if ggufs else None)
         if gguf:
             kwargs["gguf_file"] = gguf
-        self.tokenizer = AutoTokenizer.from_pretrained(folder, **kwargs)
-        self.model = AutoModel.from_pretrained(folder, dtype=dtype, **kwargs).to(self.device)
+        kwargs["trust_remote_code"] = trust_remote_code()
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(folder, **kwargs)
+            self.model = AutoModel.from_pretrained(folder, dtype=dtype, **kwargs)
+        except ValueError as exc:
+            if "trust_remote_code" not in str(exc):
+                raise
+            raise W2SGError(
+                f"model {spec.name!r} runs code from its repository; if you trust it, pass "
+                f"--trust-remote-code (or set {TRUST_REMOTE_CODE_ENV}=1)"
+            ) from None
+        self.model = self.model.to(self.device)
         self.model.eval()
         config = self.model.config
         text_config = getattr(config, "text_config", None) or config

@@ -507,7 +507,8 @@ def materialize(resolved: ResolvedModel) -> ResolvedModel:
 
 
 def weight_files(resolved: ResolvedModel) -> list[Path]:
-    """The files whose bytes identify the weights (hashed into the embedding cache key)."""
+    """The files whose bytes identify the weights (hashed into the embedding cache key): the
+    weight files (else the small files of the folder), and any Python files beside them."""
     path = resolved.path
     if resolved.source == "hub" or not resolved.location:
         return []
@@ -516,7 +517,9 @@ def weight_files(resolved: ResolvedModel) -> list[Path]:
     suffixes = {".safetensors", ".bin", ".onnx", ".gguf", ".npy", ".json", ".txt", ".model"}
     files = [p for p in sorted(path.rglob("*")) if p.is_file() and p.suffix in suffixes]
     heavy = [p for p in files if p.suffix in {".safetensors", ".bin", ".onnx", ".gguf"}]
-    return heavy or files
+    # Code shipped with the weights (run only with --trust-remote-code) decides the numbers too.
+    code = [p for p in sorted(path.glob("*.py")) if p.is_file()]
+    return (heavy or files) + code
 
 
 def model_fingerprint(name: str) -> dict[str, Any]:
