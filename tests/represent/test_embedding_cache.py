@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from helpers import needs
 from w2sg.represent.cache import EmbeddingCache, cache_dir, cache_key, file_sha256, hash_inputs
 
 
@@ -114,3 +115,47 @@ def test_weight_hash_is_remembered_by_path_size_and_mtime(tmp_path: Path) -> Non
     assert file_sha256(weights, root=tmp_path) == first
     weights.write_bytes(b"abcd")
     assert file_sha256(weights, root=tmp_path) != first
+
+
+@needs("tokenlearn-static-model")
+def test_a_killed_long_extraction_resumes_from_its_finished_pieces(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Pieces are cached as they complete; after a crash in the third piece, the re-run encodes
+    only the pieces that are missing, and the result equals one uninterrupted pass."""
+    from w2sg.represent import extract
+
+    monkeypatch.setattr(extract, "PIECE_INPUTS", 10)
+    texts = [f"review {i}: the film was {'good' if i % 3 else 'long'}" for i in range(35)]
+    store = EmbeddingCache(tmp_path)
+    real_load = extract._load
+    calls: list[int] = []
+
+    def counting_load(resolved, device):  # type: ignore[no-untyped-def]
+        encoder = real_load(resolved, device)
+
+        class Counting:
+            def encode(self, inputs, **kwargs):  # type: ignore[no-untyped-def]
+                calls.append(len(inputs))
+                if fail_at is not None and len(calls) == fail_at:
+                    raise RuntimeError("killed")
+                return encoder.encode(inputs, **kwargs)
+
+        return Counting()
+
+    monkeypatch.setattr(extract, "_load", counting_load)
+    fail_at: int | None = 3
+    with pytest.raises(RuntimeError, match="killed"):
+        extract.embed("static-64", texts, cache=store, progress=False)
+    assert calls == [10, 10, 10] and len(store.entries()) == 2  # two pieces kept
+    calls.clear()
+    fail_at = None
+    X = extract.embed("static-64", texts, cache=store, progress=False)
+    assert calls == [10, 5]  # only the missing pieces
+    reference = extract.embed("static-64", texts, cache=False, progress=False)
+    np.testing.assert_allclose(X, reference, rtol=0, atol=1e-6)
+    (entry,) = store.entries()  # the pieces are gone, the whole is cached
+    assert entry.shape == (35, 64) and entry.meta["n_inputs"] == 35
+    calls.clear()
+    np.testing.assert_array_equal(extract.embed("static-64", texts, cache=store), X)
+    assert calls == []

@@ -263,3 +263,17 @@ def test_repository_code_runs_only_when_the_user_asks(
     # the shipped code is part of the model's identity (cache key, recorded hashes)
     files = [p.name for p in weight_files(resolve_model(name))]
     assert "modeling_w2sg_tiny.py" in files
+
+
+def test_all_layers_extracted_piece_by_piece_equal_one_pass(
+    tiny_decoder: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from w2sg.represent.cache import EmbeddingCache
+
+    monkeypatch.setattr(extract, "PIECE_INPUTS", 4)
+    texts = TEXTS[:10]
+    name = f"hf:{tiny_decoder}"
+    whole = embed(name, texts, layer="all", pooling="mean", cache=False)
+    pieced = embed(name, texts, layer="all", pooling="mean", cache=EmbeddingCache(tmp_path))
+    assert pieced.shape == whole.shape == (3, 10, 32)
+    np.testing.assert_allclose(pieced, whole, atol=1e-5)

@@ -141,6 +141,12 @@ class EmbeddingCache:
         assert loaded is not None
         return loaded
 
+    def delete(self, key: str) -> None:
+        """Remove one entry (metadata first, so a reader never sees a half-removed entry)."""
+        npy, meta_path = self._paths(key)
+        meta_path.unlink(missing_ok=True)
+        npy.unlink(missing_ok=True)
+
     def entries(self) -> list[CacheEntry]:
         """Every complete entry, oldest first."""
         found: list[CacheEntry] = []

@@ -520,6 +520,11 @@ def load_encoder(
     return _load(resolve_model(model, local_path=local_path), device)
 
 
+#: Inputs per piece of a long cached extraction: each piece is stored as it completes, so a killed
+#: extraction resumes from its last finished piece instead of from the start.
+PIECE_INPUTS = 4096
+
+
 def embed(
     model: str,
     inputs: Sequence[str],
@@ -537,7 +542,9 @@ def embed(
     ``layer="all"`` gives ``(L + 1, n, d)``. ``pooling=None`` means the model's own pooling
     (sentence-transformers at the last layer) or the registry default. ``cache=True`` reads and
     writes the content-addressed cache (``$W2SG_CACHE_DIR``); a cached result comes back
-    memory-mapped and read-only. ``local_path`` overrides where the weights are read from.
+    memory-mapped and read-only, and an extraction of more than :data:`PIECE_INPUTS` inputs is
+    cached piece by piece, so that a killed one resumes. ``local_path`` overrides where the
+    weights are read from.
     """
     if isinstance(inputs, str):
         raise W2SGError("inputs must be a list of strings, not one string")
@@ -557,22 +564,24 @@ def embed(
     resolved = resolve_model(model, local_path=local_path)
     store: EmbeddingCache | None
     store = cache if isinstance(cache, EmbeddingCache) else (EmbeddingCache() if cache else None)
+    identity = model_identity(resolved) if store is not None else ""
     key = ""
     if store is not None:
-        key = cache_key(model_identity(resolved), layer, pooling, hash_inputs(inputs))
+        key = cache_key(identity, layer, pooling, hash_inputs(inputs))
         hit = store.get(key)
         if hit is not None:
             return hit
 
-    encoder = _load(resolved, device)
-    unit = "mol" if resolved.spec.kind == "smiles" else "text"
-    with _progress(len(inputs), resolved.spec.name, progress, unit) as bar:
-        X = encoder.encode(
-            inputs, layer=layer, pooling=pooling, batch_size=batch_size, step=bar.update
+    loaded: list[Encoder] = []
+
+    def encode(texts: list[str], step: Callable[[int], None]) -> np.ndarray:
+        if not loaded:
+            loaded.append(_load(resolved, device))
+        out = loaded[0].encode(
+            texts, layer=layer, pooling=pooling, batch_size=batch_size, step=step
         )
-    X = np.ascontiguousarray(X, dtype=np.float32)
-    if store is None:
-        return X
+        return np.ascontiguousarray(out, dtype=np.float32)
+
     meta = {
         "model": resolved.spec.name,
         "source": resolved.source,
@@ -581,7 +590,31 @@ def embed(
         "pooling": pooling,
         "n_inputs": len(inputs),
     }
-    return store.put(key, X, meta)
+    unit = "mol" if resolved.spec.kind == "smiles" else "text"
+    with _progress(len(inputs), resolved.spec.name, progress, unit) as bar:
+        if store is None:
+            return encode(inputs, bar.update)
+        if len(inputs) <= PIECE_INPUTS:
+            return store.put(key, encode(inputs, bar.update), meta)
+        # A long extraction goes piece by piece, each cached as it completes: a killed run
+        # resumes at the first missing piece. The pieces are removed once the whole is stored.
+        pieces, piece_keys = [], []
+        for start in range(0, len(inputs), PIECE_INPUTS):
+            chunk = inputs[start : start + PIECE_INPUTS]
+            piece_key = cache_key(identity + "|piece", layer, pooling, hash_inputs(chunk))
+            piece = store.get(piece_key)
+            if piece is None:
+                piece_meta = {**meta, "n_inputs": len(chunk), "piece_of": key, "start": start}
+                piece = store.put(piece_key, encode(chunk, bar.update), piece_meta)
+            else:
+                bar.update(len(chunk))
+            pieces.append(np.asarray(piece))
+            piece_keys.append(piece_key)
+        X = np.concatenate(pieces, axis=pieces[0].ndim - 2)  # the rows axis, also for "all"
+        result = store.put(key, X, meta)
+    for piece_key in piece_keys:
+        store.delete(piece_key)
+    return result
 
 
 def representations_for(
