@@ -102,6 +102,10 @@ def test_heads_with_their_own_kernel_are_labelled_apart() -> None:
     tuned = [s for s in specs if s.head_label != "ridge"]
     assert {s.config.kernel.variance for s in tuned} == {0.99}
     assert {s.config.kernel.rule for s in tuned} == {"variance"}
+    other = {"head": "softmax", "loss": "xent", "weak_ridge": 0.001, "kernel": {"rule": "k"}}
+    other["kernel"] = {"rule": "k", "k_weak": 2, "k_strong": 3}
+    (label,) = {s.head_label for s in parse_sweep(sweep_with(heads=[other])).expand()}
+    assert label == "softmax/xent[k_strong=3,k_weak=2,rule=k,weak_ridge=0.001]"
 
 
 def test_duplicate_combinations_run_once() -> None:

@@ -198,14 +198,16 @@ def _data_seed(task: TaskSpec, run_seed: int) -> int:
 
 
 def _head_label(head: dict[str, Any]) -> str:
-    """``head``, ``head/loss``, with the head's own kernel settings appended in brackets
-    (``ridge[rule=noise_floor]``) so that study tables tell such entries apart."""
+    """``head``, ``head/loss``, with the entry's other settings appended in brackets
+    (``ridge[rule=noise_floor]``, ``softmax/xent[weak_ridge=0.001]``; kernel settings by their
+    own names) so that study tables tell such entries apart."""
     name = str(head.get("head", RunConfig.head))
     if name == "softmax" or "loss" in head:
         name = f"{name}/{head.get('loss', RunConfig.loss)}"
-    kernel = head.get("kernel") or {}
-    if kernel:
-        name += "[" + ",".join(f"{k}={v}" for k, v in sorted(kernel.items())) + "]"
+    settings = {k: v for k, v in head.items() if k not in ("head", "loss", "kernel")}
+    settings.update(head.get("kernel") or {})
+    if settings:
+        name += "[" + ",".join(f"{k}={v}" for k, v in sorted(settings.items())) + "]"
     return name
 
 
