@@ -223,6 +223,7 @@ def test_load_sweep_file_errors(tmp_path: Path) -> None:
         "nlp-study.yaml",
         "nlp-study-rotten-tomatoes.yaml",
         "k-rules-nlp.yaml",
+        "nlp-study-softmax.yaml",
     ],
 )
 def test_shipped_examples_parse(name: str) -> None:
