@@ -179,6 +179,12 @@ def test_store_report(store: Path, tmp_path: Path) -> None:
     assert sum(n.startswith("pgr-") for n in names) == 2
     assert sum(n.startswith("reliability-") for n in names) == 2  # one per task, runs pooled
     assert "all 8 runs pooled" in text
+    # one folded per-weak table per group, four weak models each, largest error first
+    assert text.count("<details><summary>per weak model: ") == 2
+    first = text.split("<details><summary>per weak model: alpha")[1].split("</details>")[0]
+    assert [first.index(f"<td>{w}</td>") for w in ("w4", "w3", "w2", "w1")] == sorted(
+        first.index(f"<td>{w}</td>") for w in ("w4", "w3", "w2", "w1")
+    )
     assert {"bounds.png", "gap.png"} <= names
     assert "ValueError: boom" in text and "Traceback" not in text
     assert "+1.00" in text  # perfect Spearman in the correlation table

@@ -49,13 +49,19 @@ class Section:
             f'<figure><img src="{html.escape(path.name)}" alt="{html.escape(alt)}">{cap}</figure>'
         )
 
-    def table(self, header: list[str], rows: Iterable[Iterable[Any]]) -> None:
+    def table(
+        self, header: list[str], rows: Iterable[Iterable[Any]], folded: str | None = None
+    ) -> None:
+        """An HTML table; with ``folded``, inside a ``<details>`` element with that summary."""
         head = "".join(f"<th>{html.escape(str(h))}</th>" for h in header)
         body = "".join(
             "<tr>" + "".join(f"<td>{html.escape(_cell(c))}</td>" for c in row) + "</tr>"
             for row in rows
         )
-        self.blocks.append(f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>")
+        block = f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+        if folded is not None:
+            block = f"<details><summary>{html.escape(folded)}</summary>{block}</details>"
+        self.blocks.append(block)
 
 
 def _cell(value: Any) -> str:
@@ -289,7 +295,7 @@ def _run_dir_sections(folder: Path, out: Path) -> tuple[str, list[Section]]:
 
 def _store_sections(db: Path, out: Path, n_boot: int) -> tuple[str, list[Section]]:
     from w2sg.experiments.store import ResultStore
-    from w2sg.experiments.studies import correlation_table, study_groups, w2s_error
+    from w2sg.experiments.studies import correlation_table, study_groups, w2s_error, weak_table
 
     with ResultStore(db, create=False) as store:
         rows = store.rows()
@@ -383,6 +389,19 @@ def _store_sections(db: Path, out: Path, n_boot: int) -> tuple[str, list[Section
         sec.image(path, f"PGR per pair, {task}", "mean over seeds; bars: mean bootstrap interval")
     if not pgr_groups:
         sec.note("no finished runs")
+    per_weak: dict[tuple[str, str, str, str], list[dict[str, Any]]] = {}
+    for w in weak_table(done):
+        per_weak.setdefault((w["task"], w["strong"], w["head"], w["config_id"]), []).append(w)
+    for (task, strong, head, _), ws in per_weak.items():
+        sec.table(
+            ["weak", "seeds", "score", "weak", "w2s", "ceiling", "PGR", "op_norm",
+             "fro_sq_over_n", "predicted_gap", "k_w", "w2s error"],
+            [[w["weak"], w["n_seeds"], w["score"], w["weak_score"], w["w2s_score"],
+              w["ceiling_score"], w["pgr"], w["op_norm"], w["fro_sq_over_n"], w["predicted_gap"],
+              w["k_weak"], w["error"]] for w in ws],
+            folded=f"per weak model: {task}, weak → {strong} ({head}); means over seeds, "
+            "largest w2s error first",
+        )  # fmt: skip
 
     sec = sections["Reliability diagrams"]
     pooled: dict[tuple[str, str, str], dict[str, dict[str, np.ndarray]]] = {}
