@@ -64,3 +64,32 @@ def test_file_lock_is_released_after_an_error(tmp_path: Path) -> None:
     with atomic.file_lock(lock):  # would block forever if the lock were still held
         pass
     assert lock.exists()
+
+
+def test_published_files_get_the_mode_of_a_plain_open(tmp_path: Path) -> None:
+    """Not the 0600 of the temporary file: results and reports stay readable by others."""
+    import os
+    import stat
+
+    saved = os.umask(0o022)
+    try:
+        atomic.write_text(tmp_path / "index.html", "<html></html>")
+        atomic.save_npy(tmp_path / "x.npy", np.zeros(3))
+        with (tmp_path / "plain.txt").open("w") as handle:
+            handle.write("x")
+    finally:
+        os.umask(saved)
+    plain = stat.S_IMODE((tmp_path / "plain.txt").stat().st_mode)
+    assert plain == 0o644
+    for name in ("index.html", "x.npy"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == plain
+    import tempfile
+
+    folder = Path(tempfile.mkdtemp(dir=tmp_path))
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o700
+    saved = os.umask(0o022)
+    try:
+        atomic.make_shareable(folder)
+    finally:
+        os.umask(saved)
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o755

@@ -1,7 +1,8 @@
 """Atomic file writes: write a temporary file in the target folder, then ``os.replace`` it.
 
 A reader never sees a half-written result, cache entry, report or plot, and a killed process leaves
-either the old file or the new one. Nothing here pickles.
+either the old file or the new one. Published files get the usual mode (0666 less the umask), not
+the 0600 of a temporary file. Nothing here pickles.
 """
 
 from __future__ import annotations
@@ -31,9 +32,25 @@ def atomic_path(final: str | Path, suffix: str = ".tmp") -> Iterator[Path]:
     tmp = Path(name)
     try:
         yield tmp
+        # mkstemp creates 0600 files; the published file gets the mode of a plain open():
+        # 0666 less the umask, so reports, results and a shared cache stay readable.
+        os.chmod(tmp, 0o666 & ~_umask())
         os.replace(tmp, final)
     finally:
         tmp.unlink(missing_ok=True)
+
+
+def make_shareable(folder: str | Path) -> None:
+    """Give a folder made by ``tempfile.mkdtemp`` (mode 0700) the mode of a plain ``mkdir``
+    (0777 less the umask) before it is published with ``os.replace``."""
+    os.chmod(folder, 0o777 & ~_umask())
+
+
+def _umask() -> int:
+    """The process umask (read by setting it and putting it back)."""
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def write_bytes(path: str | Path, data: bytes) -> None:

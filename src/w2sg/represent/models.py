@@ -396,6 +396,7 @@ def _assembled_dir(spec: ModelSpec, paths: list[Path]) -> Path:
 
 
 def _publish(tmp: Path, final: Path) -> None:
+    atomic.make_shareable(tmp)
     try:
         os.replace(tmp, final)
     except OSError:

@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from w2sg import atomic
 from w2sg.errors import W2SGError
 
 if TYPE_CHECKING:
@@ -557,6 +558,7 @@ def _save(
         (tmp / REGISTRY_FILE).write_text(json.dumps(entry, indent=1) + "\n")
         if force and final.exists():
             shutil.rmtree(final)
+        atomic.make_shareable(tmp)
         os.replace(tmp, final)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
