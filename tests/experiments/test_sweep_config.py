@@ -180,6 +180,7 @@ def test_errors_name_the_key(changes: dict[str, Any], needle: str) -> None:
         ({"dataset": "synthetic", "max_words": 5}, "max_words: is for text datasets"),
         ({"dataset": "rotten_tomatoes", "max_words": 0}, "max_words: must be an integer >= 1"),
         ({"dataset": "rotten_tomatoes", "max_words": True}, "max_words: must be an integer"),
+        ({"dataset": "freesolv", "max_words": 5}, "max_words: is for text datasets"),
     ],
 )
 def test_task_errors(task: dict[str, Any], needle: str) -> None:

@@ -360,6 +360,8 @@ def _describe_dataset(task: TaskSpec) -> tuple[tuple[str, str] | None, str | Non
     if spec is None:
         known = ", ".join(["synthetic", *DATASETS])
         return ("dataset", f"unknown dataset {base!r}; use one of {known}"), None
+    if task.max_words is not None and spec.kind != "text":
+        return ("max_words", f"is for text datasets; {base} holds {spec.kind}"), None
     problem = _check_models(task)
     if problem is not None:
         return problem, None
