@@ -47,7 +47,7 @@ def _specs() -> list[RunSpec]:
             limit=40,
             data_seed=0,
             weak=weak,
-            strong=ModelRef("mpnet-base"),
+            strong=ModelRef("minilm-l6"),
             config=RunConfig(seed=0),
             head_label="ridge",
         )

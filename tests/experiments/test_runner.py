@@ -178,3 +178,23 @@ def test_layers_extracted_in_one_pass_equal_single_layers(
 def test_unused_runconfig_is_default() -> None:
     assert synthetic_specs()[0].config.head == "ridge"
     assert isinstance(synthetic_specs()[0].config, RunConfig)
+
+
+def test_model_fingerprints_never_fail_a_run() -> None:
+    from w2sg.experiments.runner import model_fingerprints
+
+    spec = RunSpec(
+        task_name="t",
+        dataset="rotten_tomatoes",
+        params={},
+        limit=10,
+        data_seed=0,
+        weak=ModelRef("no-such-model"),
+        strong=ModelRef("static-64"),
+        config=RunConfig(),
+        head_label="ridge",
+    )
+    prints = model_fingerprints(spec)
+    assert "unknown model 'no-such-model'" in prints["no-such-model"]["unavailable"]
+    if installed("tokenlearn-static-model"):
+        assert prints["static-64"]["sha256"]

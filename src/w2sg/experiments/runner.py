@@ -426,10 +426,17 @@ def _versions() -> dict[str, str]:
 
 def model_fingerprints(spec: RunSpec) -> dict[str, Any]:
     """:func:`~w2sg.represent.models.model_fingerprint` of the run's weak and strong models
-    (hashes are cached by path, size and mtime, so this reads no weights twice)."""
+    (hashes are cached by path, size and mtime, so this reads no weights twice); a model that
+    cannot be resolved here is recorded as ``{"unavailable": reason}``, not a failed run."""
     from w2sg.represent.models import model_fingerprint
 
-    return {ref.model: model_fingerprint(ref.model) for ref in (spec.weak, spec.strong)}
+    out: dict[str, Any] = {}
+    for ref in (spec.weak, spec.strong):
+        try:
+            out[ref.model] = model_fingerprint(ref.model)
+        except W2SGError as exc:  # e.g. inputs handed over by a custom prepare_fn
+            out[ref.model] = {"unavailable": str(exc)}
+    return out
 
 
 def base_record(spec: RunSpec) -> dict[str, Any]:
