@@ -21,7 +21,7 @@ TASKS: tuple[str, ...] = ("classification", "regression", "probability")
 HEADS: tuple[str, ...] = ("ridge", "softmax", "convex_kl", "least_squares")
 LOSSES: tuple[str, ...] = ("xent", "reverse_kl", "hard", "logconf")
 OPTIMIZERS: tuple[str, ...] = ("lbfgs", "adam")
-K_RULES: tuple[str, ...] = ("k", "variance", "noise_floor")
+K_RULES: tuple[str, ...] = ("k", "variance", "noise_floor", "gavish_donoho")
 
 # The names used everywhere (code, CLI, result fields, docs).
 MODELS: tuple[str, ...] = ("weak", "w2s", "ceiling")
@@ -34,7 +34,9 @@ class KernelConfig:
 
     ``rule`` picks k: ``"k"`` uses ``k_weak``/``k_strong``; ``"variance"`` the smallest k whose
     eigenvalues explain at least ``variance`` of the trace; ``"noise_floor"`` the components whose
-    eigenvalue exceeds the mean of the remaining ones by the factor ``noise_floor``.
+    eigenvalue exceeds the mean of the remaining ones by the factor ``noise_floor``;
+    ``"gavish_donoho"`` the singular values above the optimal hard threshold for a low-rank signal
+    in white noise of unknown level (Gavish & Donoho 2014), ω(β)·median(s), without a parameter.
     ``hard=True`` sets γ = 0 (orthogonal projections). ``gamma_weak``/``gamma_strong`` override
     γ = β + δ.
     """

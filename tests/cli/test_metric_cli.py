@@ -98,6 +98,9 @@ def test_label_free_output(arrays: dict[str, Path], capsys: pytest.CaptureFixtur
     printed = json.loads(capsys.readouterr().out)
     assert "predicted_gap" not in printed and printed["k_rule"] == "noise_floor"
     assert 0.0 <= printed["op_norm"] <= 1.0
+    assert main([*_args(arrays, "--gavish-donoho", "--json")]) == 0
+    gd = json.loads(capsys.readouterr().out)
+    assert gd["k_rule"] == "gavish_donoho" and gd["k_weak"] >= 1
 
 
 @pytest.mark.parametrize(
@@ -107,6 +110,7 @@ def test_label_free_output(arrays: dict[str, Path], capsys: pytest.CaptureFixtur
         ("nan", [], "NaN"),
         ("rows", [], "rows"),
         (None, ["--k-weak", "1", "--k-strong", "2", "--variance", "0.9"], "one k rule"),
+        (None, ["--noise-floor", "5", "--gavish-donoho"], "one k rule"),
         (None, ["--hard", "--gamma-weak", "0.1"], "--hard"),
         (None, ["--k-weak", "1"], "k-strong"),
         (None, ["--scores", "x.npy"], "--labels"),

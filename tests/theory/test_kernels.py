@@ -12,6 +12,7 @@ from w2sg.config import KernelConfig
 from w2sg.data.synthetic import RepresentationSpec, SyntheticTask, make_synthetic
 from w2sg.errors import W2SGError
 from w2sg.theory.kernels import (
+    gavish_donoho_omega,
     isotropy,
     kernel_operator,
     principal_decomposition,
@@ -345,3 +346,42 @@ def test_bad_inputs_raise() -> None:
     with pytest.raises(W2SGError, match="NaN"):
         representation_metrics(Hw, bad, config=cfg)
     assert representation_metrics(Hw, Hs, config=cfg).scores is None
+
+
+def _exact_omega(beta: float) -> float:
+    """λ*(β)/√μ_β from its definition (Gavish & Donoho 2014): λ*(β) the optimal threshold for
+    known noise, μ_β the median of the Marchenko–Pastur law of aspect ratio β (σ = 1), found by
+    integrating its density with scipy."""
+    from scipy import integrate, optimize
+
+    lam_star = np.sqrt(2 * (beta + 1) + 8 * beta / (beta + 1 + np.sqrt(beta**2 + 14 * beta + 1)))
+    lo, hi = (1 - np.sqrt(beta)) ** 2, (1 + np.sqrt(beta)) ** 2
+
+    def density(x: float) -> float:
+        return float(np.sqrt(max((hi - x) * (x - lo), 0.0)) / (2 * np.pi * beta * x))
+
+    def mass_below(m: float) -> float:
+        return float(integrate.quad(density, lo, m, limit=200)[0]) - 0.5
+
+    mu = optimize.brentq(mass_below, lo + 1e-12, hi - 1e-12)
+    return float(lam_star / np.sqrt(mu))
+
+
+@pytest.mark.parametrize("beta", [0.05, 0.1, 0.25, 0.5, 0.75, 1.0])
+def test_gavish_donoho_omega_is_within_0_02_of_its_definition(beta: float) -> None:
+    assert gavish_donoho_omega(beta) == pytest.approx(_exact_omega(beta), abs=0.02)
+
+
+@pytest.mark.parametrize(("n", "d"), [(400, 150), (150, 500), (300, 300)])
+def test_gavish_donoho_recovers_the_rank_of_a_spiked_matrix(n: int, d: int) -> None:
+    """Rank 4 + white noise of unknown level: the parameter-free rule finds the 4 spikes, where
+    the default variance rule keeps most of the noise."""
+    rng = np.random.default_rng(n + d)
+    signal = rng.normal(size=(n, 4)) @ (3.0 * rng.normal(size=(4, d)))
+    H = signal + rng.normal(size=(n, d)) * 5.0
+    gd = principal_decomposition(H, rule="gavish_donoho")
+    assert gd.k == 4
+    assert principal_decomposition(H, rule="variance").k > 4
+    config = KernelConfig(rule="gavish_donoho")
+    config.validate()
+    assert representation_metrics(H, H + 0.1 * rng.normal(size=H.shape), config=config)

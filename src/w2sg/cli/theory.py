@@ -34,6 +34,10 @@ def add_kernel_arguments(parser: argparse.ArgumentParser) -> None:
     k.add_argument(
         "--noise-floor", type=float, help="k: eigenvalues above this factor × the mean of the rest"
     )
+    k.add_argument(
+        "--gavish-donoho", action="store_true",
+        help="k: singular values above the optimal hard threshold ω(β)·median (no parameter)",
+    )  # fmt: skip
     k.add_argument("--hard", action="store_true", help="γ = 0: orthogonal projections")
     k.add_argument(
         "--gamma-weak", type=float, help="explicit γ of the weak kernel (else β_w + δ_w)"
@@ -45,14 +49,15 @@ def add_kernel_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def kernel_config_from_args(args: argparse.Namespace) -> KernelConfig:
-    """One k rule (``--k-weak/--k-strong``, ``--variance`` or ``--noise-floor``; default
-    ``--variance 0.9``) and either ``--hard`` or explicit γ's."""
+    """One k rule (``--k-weak/--k-strong``, ``--variance``, ``--noise-floor`` or
+    ``--gavish-donoho``; default ``--variance 0.9``) and either ``--hard`` or explicit γ's."""
     given = [
         name
         for name, used in (
             ("--k-weak/--k-strong", args.k_weak is not None or args.k_strong is not None),
             ("--variance", args.variance is not None),
             ("--noise-floor", args.noise_floor is not None),
+            ("--gavish-donoho", bool(getattr(args, "gavish_donoho", False))),
         )
         if used
     ]
@@ -60,9 +65,11 @@ def kernel_config_from_args(args: argparse.Namespace) -> KernelConfig:
         raise W2SGError(f"choose one k rule, not {' and '.join(given)}")
     if args.hard and (args.gamma_weak is not None or args.gamma_strong is not None):
         raise W2SGError("--hard sets γ = 0; drop --gamma-weak/--gamma-strong or --hard")
-    rule = {"--k-weak/--k-strong": "k", "--noise-floor": "noise_floor"}.get(
-        given[0] if given else "", "variance"
-    )
+    rule = {
+        "--k-weak/--k-strong": "k",
+        "--noise-floor": "noise_floor",
+        "--gavish-donoho": "gavish_donoho",
+    }.get(given[0] if given else "", "variance")
     default = KernelConfig()
     config = KernelConfig(
         rule=rule,

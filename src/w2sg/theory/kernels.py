@@ -4,7 +4,7 @@ For a representation on a sample of n rows, H_c/√n = U diag(s) Vᵀ (thin SVD 
 matrix; ``center=False`` skips centring) and λ_j = s_j² are the eigenvalues of Σ̂ = H_cᵀH_c/n.
 
 - Principal part: the top k components, k chosen by ``rule`` (``"k"``, ``"variance"``,
-  ``"noise_floor"``; see :func:`principal_decomposition`).
+  ``"noise_floor"``, ``"gavish_donoho"``; see :func:`principal_decomposition`).
 - Non-principal energy: δ = Σ_{j>k} λ_j / n, the mean eigenvalue of K^N = H^N H^Nᵀ/n.
 - Effective regularisation: γ = β + δ with δ of the sample the head was trained on.
 - Principal kernel operator on D̂: P = U_k diag(λ^P_i / (λ^P_i + γ)) U_kᵀ with
@@ -58,6 +58,13 @@ class PrincipalDecomposition:
     isotropy: float
 
 
+def gavish_donoho_omega(beta: float) -> float:
+    """ω(β) ≈ 0.56β³ − 0.95β² + 1.82β + 1.43: the optimal hard threshold of singular values,
+    in units of their median, for an m × n matrix (β = m/n ≤ 1) that is low rank plus white noise
+    of unknown level (Gavish & Donoho 2014, eq. 5; within 0.02 of the exact λ*(β)/√μ_β)."""
+    return 0.56 * beta**3 - 0.95 * beta**2 + 1.82 * beta + 1.43
+
+
 def _choose_k(
     lam: FloatArray,
     rank: int,
@@ -66,6 +73,7 @@ def _choose_k(
     k: int | None,
     variance: float,
     floor: float,
+    shape: tuple[int, int] = (0, 0),
 ) -> int:
     if rule == "k":
         if k is None or not 1 <= k <= rank:
@@ -80,6 +88,16 @@ def _choose_k(
             return 0
         frac = np.cumsum(lam) / total
         return min(int(np.searchsorted(frac, variance * (1 - 1e-12))) + 1, rank)
+    if rule == "gavish_donoho":
+        # Singular values s_j = √λ_j of the (centred) n_rows × d matrix: keep those above
+        # ω(β)·median(s), β the aspect ratio; scale-free, so the 1/√n of λ does not matter.
+        rows, cols = shape
+        if n_struct <= 0 or rank <= 0:
+            return 0
+        beta = min(rows, cols) / max(rows, cols)
+        s = np.sqrt(np.clip(lam[:n_struct], 0.0, None))
+        tau = gavish_donoho_omega(beta) * float(np.median(s))
+        return min(int(np.sum(s > tau)), rank)
     # noise_floor: the leading components whose λ_j exceeds F × the mean of λ_{j+1..p}, where p is
     # the structural rank (centring removes one dimension; d < n caps it), stopping at the first
     # component that does not.
@@ -127,7 +145,8 @@ def _principal_from_ridge(
     s = dec.s_ / np.sqrt(n)
     lam = s * s
     n_struct = min(n - (1 if dec.center else 0), lam.size)
-    k_chosen = _choose_k(lam, dec.rank_, n_struct, rule, k, variance, noise_floor)
+    shape = (n - (1 if dec.center else 0), dec.n_features_)
+    k_chosen = _choose_k(lam, dec.rank_, n_struct, rule, k, variance, noise_floor, shape)
     return PrincipalDecomposition(
         U=dec.left_vectors(k_chosen),
         s=s,
@@ -160,7 +179,8 @@ def principal_decomposition(
     k by ``rule``: ``"k"`` uses ``k``; ``"variance"`` the smallest k with
     Σ_{j≤k} λ_j ≥ ``variance`` · Σ_j λ_j; ``"noise_floor"`` the leading components with
     λ_j > ``noise_floor`` · mean(λ_{j+1..p}) (p the structural rank), stopping at the first that
-    fails (k may then be 0). δ = Σ_{j>k} λ_j / n.
+    fails (k may then be 0); ``"gavish_donoho"`` the singular values s_j > ω(β)·median(s) with β
+    the aspect ratio of the (centred) matrix (:func:`gavish_donoho_omega`). δ = Σ_{j>k} λ_j / n.
 
     The thin SVD comes from the eigendecomposition of the smaller Gram matrix
     (:class:`w2sg.heads.ridge.RidgeDecomposition`): for d ≤ n the d × d covariance accumulated in
