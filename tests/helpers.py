@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib.metadata
+import logging
 import os
+from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
+
+_TESTS = Path(__file__).resolve().parent
+_EXPERIMENTS = _TESTS / "experiments"
+_SRC = _TESTS.parent / "src"
 
 FULL = os.environ.get("W2SG_FULL") == "1"
 _skip_unless_full = pytest.mark.skipif(
@@ -33,3 +41,22 @@ def needs(*dists: str) -> pytest.MarkDecorator:
     return pytest.mark.skipif(
         bool(missing), reason=f"needs {', '.join(missing)} (scripts/install_assets.sh base)"
     )
+
+
+@contextlib.contextmanager
+def local_ray(**init: Any) -> Iterator[None]:
+    """A local Ray cluster (``ray.init(**init)``) whose workers can import the test stand-ins:
+    they inherit the driver's environment, so ``PYTHONPATH`` gets the experiments tests and
+    ``src`` for the cluster's lifetime. Skips the test when Ray is not installed."""
+    ray = pytest.importorskip("ray", reason="ray is not installed: pip install ray")
+    saved = os.environ.get("PYTHONPATH")
+    os.environ["PYTHONPATH"] = os.pathsep.join([str(_EXPERIMENTS), str(_SRC), saved or ""])
+    ray.init(include_dashboard=False, logging_level=logging.ERROR, **init)
+    try:
+        yield
+    finally:
+        ray.shutdown()
+        if saved is None:
+            os.environ.pop("PYTHONPATH", None)
+        else:
+            os.environ["PYTHONPATH"] = saved

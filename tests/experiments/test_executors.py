@@ -6,8 +6,6 @@ end-to-end tests with the real pipeline are in test_sweep_e2e.py).
 
 from __future__ import annotations
 
-import importlib.util
-import logging
 import os
 import signal
 import sqlite3
@@ -22,13 +20,13 @@ from typing import Any
 import pytest
 from sweep_fakes import WORKER_ENV_KEYS, fake_prepare, fake_run, make_specs
 
+from helpers import local_ray
 from w2sg.errors import W2SGError
 from w2sg.experiments.executors import run_sweep
 from w2sg.experiments.store import ResultStore
 
 HERE = Path(__file__).resolve().parent
 SRC = HERE.parents[1] / "src"
-HAS_RAY = importlib.util.find_spec("ray") is not None
 
 
 def sweep_specs(log: Path) -> list:
@@ -60,22 +58,8 @@ def check_first_sweep(db: Path, summary, log: Path) -> None:
 @pytest.fixture(scope="module")
 def ray_cluster() -> Iterator[None]:
     """One local Ray cluster for the module (run_sweep uses it and leaves it running)."""
-    if not HAS_RAY:
-        pytest.skip("ray is not installed: pip install ray")
-    import ray
-
-    # Ray workers import the fakes by module name; they inherit the driver's environment.
-    saved = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join([str(HERE), str(SRC), saved or ""])
-    ray.init(num_cpus=2, include_dashboard=False, logging_level=logging.ERROR)
-    try:
+    with local_ray(num_cpus=2):
         yield
-    finally:
-        ray.shutdown()
-        if saved is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = saved
 
 
 @pytest.mark.parametrize(

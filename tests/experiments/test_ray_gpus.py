@@ -6,8 +6,6 @@ is needed): the prepare stand-in reports ``ray.get_gpu_ids()`` of the task that 
 
 from __future__ import annotations
 
-import logging
-import os
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -15,15 +13,13 @@ from typing import Any
 import pytest
 from sweep_fakes import gpu_probe_prepare, gpu_probe_run
 
+from helpers import local_ray
 from w2sg.config import RunConfig
 from w2sg.errors import W2SGError
 from w2sg.experiments.executors import run_sweep
 from w2sg.experiments.runner import DataUnit, uses_gpu
 from w2sg.experiments.store import ResultStore
 from w2sg.experiments.sweep import ModelRef, RunSpec
-
-HERE = Path(__file__).resolve().parent
-SRC = HERE.parents[1] / "src"
 
 
 def test_only_transformers_extractions_use_a_gpu() -> None:
@@ -57,18 +53,8 @@ def _specs() -> list[RunSpec]:
 
 @pytest.fixture(scope="module")
 def ray_with_a_gpu() -> Iterator[None]:
-    ray = pytest.importorskip("ray", reason="ray is not installed: pip install ray")
-    saved = os.environ.get("PYTHONPATH")
-    os.environ["PYTHONPATH"] = os.pathsep.join([str(HERE), str(SRC), saved or ""])
-    ray.init(num_cpus=2, num_gpus=1, include_dashboard=False, logging_level=logging.ERROR)
-    try:
+    with local_ray(num_cpus=2, num_gpus=1):  # a declared GPU: Ray schedules by resources
         yield
-    finally:
-        ray.shutdown()
-        if saved is None:
-            os.environ.pop("PYTHONPATH", None)
-        else:
-            os.environ["PYTHONPATH"] = saved
 
 
 @pytest.mark.ray
