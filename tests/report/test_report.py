@@ -179,6 +179,7 @@ def test_store_report(store: Path, tmp_path: Path) -> None:
     assert sum(n.startswith("pgr-") for n in names) == 2
     assert sum(n.startswith("reliability-") for n in names) == 2  # one per task, runs pooled
     assert "all 8 runs pooled" in text
+    assert "<th>median PGR</th>" in text
     # one folded per-weak table per group, four weak models each, largest error first
     assert text.count("<details><summary>per weak model: ") == 2
     first = text.split("<details><summary>per weak model: alpha")[1].split("</details>")[0]

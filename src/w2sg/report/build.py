@@ -309,14 +309,14 @@ def _store_sections(db: Path, out: Path, n_boot: int) -> tuple[str, list[Section
     by_task: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for r in rows:
         by_task.setdefault((str(r["task"]), str(r["strong"]), str(r["head"])), []).append(r)
-    summary.table(
+    summary.table(  # the median PGR: per-run PGRs explode when a weak model nears the ceiling
         ["task", "strong", "head", "runs", "done", "failed", "weak models", "mean w2s error",
-         "mean PGR"],
+         "median PGR"],
         [
             [t, s, h, len(rs), sum(r["status"] == "done" for r in rs),
              sum(r["status"] == "failed" for r in rs), len({r["weak"] for r in rs}),
              _mean(w2s_error(r) for r in rs if r["status"] == "done"),
-             _mean(_pgr(r)[0] for r in rs if r["status"] == "done")]
+             _median(_pgr(r)[0] for r in rs if r["status"] == "done")]
             for (t, s, h), rs in sorted(by_task.items())
         ],
     )  # fmt: skip
@@ -484,6 +484,11 @@ def _pgr(row: dict[str, Any]) -> tuple[float, float, float]:
 def _mean(values: Iterable[float]) -> float:
     finite = [v for v in values if math.isfinite(v)]
     return float(np.mean(finite)) if finite else math.nan
+
+
+def _median(values: Iterable[float]) -> float:
+    finite = [v for v in values if math.isfinite(v)]
+    return float(np.median(finite)) if finite else math.nan
 
 
 def _ci(c: dict[str, Any]) -> str:
