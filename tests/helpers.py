@@ -60,3 +60,22 @@ def local_ray(**init: Any) -> Iterator[None]:
             os.environ.pop("PYTHONPATH", None)
         else:
             os.environ["PYTHONPATH"] = saved
+
+
+def weight_hashes(model: str) -> dict[str, str]:
+    """SHA-256 of each weight file of ``model`` by its path in the model folder, computed here
+    with hashlib (the reference for the hashes w2sg records)."""
+    import hashlib
+
+    from w2sg.represent.models import resolve_model, weight_files
+
+    resolved = resolve_model(model)
+    root = resolved.path if resolved.path.is_dir() else resolved.path.parent
+    files = weight_files(resolved)
+    assert files, f"{model} has no weight files"
+    return {
+        str(p.relative_to(root)) if p.is_relative_to(root) else p.name: hashlib.sha256(
+            p.read_bytes()
+        ).hexdigest()
+        for p in files
+    }

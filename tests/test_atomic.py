@@ -66,6 +66,17 @@ def test_file_lock_is_released_after_an_error(tmp_path: Path) -> None:
     assert lock.exists()
 
 
+def test_umask_is_read_without_changing_it() -> None:
+    import os
+
+    saved = os.umask(0o027)
+    try:
+        assert atomic._umask() == 0o027
+        assert os.umask(0o027) == 0o027  # still in place
+    finally:
+        os.umask(saved)
+
+
 def test_published_files_get_the_mode_of_a_plain_open(tmp_path: Path) -> None:
     """Not the 0600 of the temporary file: results and reports stay readable by others."""
     import os

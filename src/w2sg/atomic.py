@@ -47,7 +47,15 @@ def make_shareable(folder: str | Path) -> None:
 
 
 def _umask() -> int:
-    """The process umask (read by setting it and putting it back)."""
+    """The process umask: from /proc on Linux (no side effect); elsewhere by setting it and
+    putting it back (not atomic, so another thread's file could get 022 in that instant)."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
     mask = os.umask(0o022)
     os.umask(mask)
     return mask

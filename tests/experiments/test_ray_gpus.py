@@ -75,12 +75,14 @@ def test_ray_gives_neural_extractions_a_gpu(ray_with_a_gpu: None, tmp_path: Path
     run_sweep(_specs(), db2, gpus_per_extraction=0, **kwargs)
     with ResultStore(db2) as store:
         assert {r["metrics"]["gpus"]["strong"] for r in store.rows("done")} == {0.0}
-    with pytest.raises(W2SGError, match="the Ray cluster has 1 GPUs"):
+    with pytest.raises(W2SGError, match="the largest Ray node has 1 GPUs"):
         run_sweep(_specs(), tmp_path / "x.db", gpus_per_extraction=2, **kwargs)
 
 
 def test_gpu_option_is_for_ray(tmp_path: Path) -> None:
     with pytest.raises(W2SGError, match="is for --executor ray"):
         run_sweep(_specs(), tmp_path / "runs.db", gpus_per_extraction=1)
-    with pytest.raises(W2SGError, match="must be >= 0"):
-        run_sweep(_specs(), tmp_path / "runs.db", executor="ray", gpus_per_extraction=-1)
+    for bad in (-1, 1.5):
+        with pytest.raises(W2SGError, match="a fraction in \\[0, 1\\] or a whole number"):
+            run_sweep(_specs(), tmp_path / "runs.db", executor="ray", gpus_per_extraction=bad)
+    assert not (tmp_path / "runs.db").exists()

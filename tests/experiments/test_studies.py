@@ -172,3 +172,5 @@ def test_weak_table_means_over_seeds_sorted_by_error() -> None:
     assert text.splitlines()[1].split()[3] == "w2" and "0.650" in text.splitlines()[2]
     with pytest.raises(W2SGError, match="unknown error source"):
         weak_table(rows, error="nope")
+    assert weak_table([]) == [] and format_weak_table([]).split()[:2] == ["task", "strong"]
+    assert format_table([]).split()[:2] == ["task", "strong"]

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from helpers import needs
+from helpers import needs, weight_hashes
 from w2sg.cli import main
 
 
@@ -84,7 +84,7 @@ def test_run_on_a_dataset_subset_keeps_labels_and_rows_together(
     args = ["run", "--dataset", "rotten_tomatoes", "--weak", "static-64", "--strong", "static-64"]
     extra = ["--limit", "90", "--seed", "1", "--data-seed", "3", "--max-words", "6"]
     assert main([*args, *extra, "--out", str(out)]) == 0
-    data = load_dataset("rotten_tomatoes", limit=90, seed=3)
+    data = load_dataset("rotten_tomatoes", limit=90, seed=3, max_words=6)
     label_of = dict(zip(data.ids, data.labels.tolist(), strict=True))
     with np.load(out / "predictions.npz") as saved:
         splits = [k[: -len("_ids")] for k in saved.files if k.endswith("_ids")]
@@ -97,11 +97,5 @@ def test_run_on_a_dataset_subset_keeps_labels_and_rows_together(
     provenance = json.loads((out / "config.json").read_text())["provenance"]
     assert (provenance["data_seed"], provenance["max_words"], provenance["limit"]) == (3, 6, 90)
     # the weights the numbers came from: SHA-256 of each weight file, recomputed here
-    import hashlib
-
-    from w2sg.represent.models import resolve_model, weight_files
-
-    files = weight_files(resolve_model("static-64"))
-    expected = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in files}
-    assert files and provenance["models"]["static-64"]["sha256"] == expected
+    assert provenance["models"]["static-64"]["sha256"] == weight_hashes("static-64")
     assert provenance["models"]["static-64"]["source"] == "package"

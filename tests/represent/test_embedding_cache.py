@@ -159,3 +159,20 @@ def test_a_killed_long_extraction_resumes_from_its_finished_pieces(
     calls.clear()
     np.testing.assert_array_equal(extract.embed("static-64", texts, cache=store), X)
     assert calls == []
+
+
+@needs("rdkit")
+def test_featurizers_are_never_split_into_pieces(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """RDKit 2D descriptors repair non-finite values with medians over the whole array, so a
+    piece-wise extraction would change them: featurizers run in one piece."""
+    from w2sg.represent import extract
+
+    monkeypatch.setattr(extract, "PIECE_INPUTS", 4)
+    smiles = ["CCO", "[Na+].[Cl-]", "[Se]", "c1ccccc1O", "CC(=O)O", "CCN", "O=C=O", "[He]"]
+    with pytest.warns(RuntimeWarning, match="non-finite"):
+        whole = extract.embed("rdkit2d", smiles, cache=False, progress=False)
+    with pytest.warns(RuntimeWarning, match="non-finite"):
+        cached = extract.embed("rdkit2d", smiles, cache=EmbeddingCache(tmp_path), progress=False)
+    np.testing.assert_array_equal(cached, whole)

@@ -174,3 +174,22 @@ def test_assembly_runs_under_the_model_lock(
     )
     out = models.materialize(resolved)
     assert seen == [True] and out.location == str(tmp_path)
+
+
+def test_fingerprint_keeps_nested_weight_files_apart(tmp_path: Path) -> None:
+    """A sentence-transformers folder can hold model.safetensors twice (top level and a Dense
+    layer): both hashes are recorded, under their paths in the folder."""
+    import hashlib
+
+    from w2sg.represent.models import model_fingerprint
+
+    folder = tmp_path / "st-model"
+    (folder / "2_Dense").mkdir(parents=True)
+    (folder / "config.json").write_text("{}")
+    (folder / "model.safetensors").write_bytes(b"top")
+    (folder / "2_Dense" / "model.safetensors").write_bytes(b"dense")
+    printed = model_fingerprint(f"hf:{folder}")
+    assert printed["sha256"] == {
+        "2_Dense/model.safetensors": hashlib.sha256(b"dense").hexdigest(),
+        "model.safetensors": hashlib.sha256(b"top").hexdigest(),
+    }

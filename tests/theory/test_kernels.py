@@ -385,3 +385,6 @@ def test_gavish_donoho_recovers_the_rank_of_a_spiked_matrix(n: int, d: int) -> N
     config = KernelConfig(rule="gavish_donoho")
     config.validate()
     assert representation_metrics(H, H + 0.1 * rng.normal(size=H.shape), config=config)
+    # columns that are exactly zero (or constant) add zero singular values, not noise
+    padded = np.hstack([H, np.zeros((n, 4 * d)), np.full((n, 3), 7.0)])
+    assert principal_decomposition(padded, rule="gavish_donoho").k == 4

@@ -48,7 +48,7 @@ def register(subparsers: Any) -> None:
     embed.add_argument("--seed", type=int, default=0, help="seed of the --limit subset")
     embed.add_argument(
         "--max-words", type=int, default=None,
-        help="cut each text to its first N words (ids stay those of the full texts)",
+        help="cut each text to its first N words first (the ids hash the cut texts)",
     )  # fmt: skip
     embed.add_argument("--batch-size", type=int, default=32)
     embed.add_argument("--device", default=None, help="torch device (default: cuda if present)")
@@ -151,7 +151,12 @@ def _embed(args: argparse.Namespace) -> int:
     if args.limit is not None and args.limit < 1:
         raise W2SGError(f"--limit must be >= 1, got {args.limit}")
     spec = get_spec(args.model)
-    meta: dict[str, Any] = {"model": args.model, "layer": args.layer, "pooling": args.pooling}
+    meta: dict[str, Any] = {
+        "model": args.model,
+        "layer": args.layer,
+        "pooling": args.pooling,
+        "max_words": args.max_words,
+    }
     if args.dataset:
         data = load_dataset(
             args.dataset, limit=args.limit, seed=args.seed, max_words=args.max_words
@@ -166,11 +171,11 @@ def _embed(args: argparse.Namespace) -> int:
         inputs = read_lines(path)
         if args.limit is not None:
             inputs = inputs[: args.limit]
-        ids = [str(i) for i in text_ids(inputs)]
         if args.max_words is not None:
             if args.max_words < 1 or kind != "text":
                 raise W2SGError("--max-words takes N >= 1 and applies to texts, not SMILES")
             inputs, _ = truncate_words(inputs, args.max_words)
+        ids = [str(i) for i in text_ids(inputs)]
         meta.update(source=str(path))
     if spec.kind != kind:
         raise W2SGError(

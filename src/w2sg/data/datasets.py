@@ -468,7 +468,9 @@ def load_dataset(
     inputs are left out (first kept) and, for SMILES, rows RDKit cannot parse; both are counted in
     ``notes``, and invalid SMILES are also announced with a warning. ``max_words`` cuts each text
     to its first ``max_words`` whitespace-separated words, the same for every model (long
-    articles otherwise cost a decoder O(tokens²) attention); ids stay those of the full texts.
+    articles otherwise cost a decoder O(tokens²) attention), before anything else: the cut texts
+    are the dataset, so texts that become identical are de-duplicated like any others and the
+    ids are the content hashes of the cut texts (identical inputs can never straddle splits).
     """
     spec, variant = _split_name(name)
     if property is not None:
@@ -485,12 +487,15 @@ def load_dataset(
         raise W2SGError(f"dataset {spec.name!r} is not installed{hub}: {spec.install}")
     raw = spec.reader(paths, variant)
     notes = list(raw.notes)
+    texts = [text.strip() for text in raw.inputs]
+    if max_words is not None:  # the cut texts are the dataset: de-duplicated, hashed into ids
+        texts, n_cut = truncate_words(texts, max_words)
+        notes.append(f"cut {n_cut} of {len(texts)} texts to their first {max_words} words")
 
     inputs: list[str] = []
     labels: list[Any] = []
     seen: set[str] = set()
-    for text, label in zip(raw.inputs, raw.labels, strict=True):
-        text = text.strip()
+    for text, label in zip(texts, raw.labels, strict=True):
         if not text or text in seen:
             continue
         seen.add(text)
@@ -523,13 +528,9 @@ def load_dataset(
     full_name = f"{spec.name}:{variant}" if variant and spec.variants else spec.name
     if invalid:
         warnings.warn(f"{full_name}: {notes[-1]}", stacklevel=2)
-    ids = [str(i) for i in text_ids(inputs)]
-    if max_words is not None:
-        inputs, n_cut = truncate_words(inputs, max_words)
-        notes.append(f"cut {n_cut} of {len(inputs)} texts to their first {max_words} words")
     return Dataset(
         name=full_name,
-        ids=ids,
+        ids=[str(i) for i in text_ids(inputs)],
         inputs=inputs,
         labels=np.asarray(labels, dtype=dtype),
         task=task,

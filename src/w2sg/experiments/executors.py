@@ -129,8 +129,13 @@ def run_sweep(
     if gpus_per_extraction is not None and executor != "ray":
         raise W2SGError("--gpus-per-extraction is for --executor ray; the local pool uses the "
                         "machine's GPU in every worker when torch sees one")  # fmt: skip
-    if gpus_per_extraction is not None and gpus_per_extraction < 0:
-        raise W2SGError(f"--gpus-per-extraction must be >= 0, got {gpus_per_extraction}")
+    if gpus_per_extraction is not None and (
+        gpus_per_extraction < 0 or (gpus_per_extraction > 1 and gpus_per_extraction % 1)
+    ):
+        raise W2SGError(
+            f"--gpus-per-extraction must be a fraction in [0, 1] or a whole number, got "
+            f"{gpus_per_extraction:g} (Ray's rule for GPU amounts)"
+        )
     if workers is not None and workers < 1:
         raise W2SGError(f"--workers must be >= 1, got {workers}")
     specs = sweep.expand() if isinstance(sweep, SweepConfig) else list(sweep)
@@ -478,13 +483,17 @@ def run_ray(
                 "--ray-address (use 'auto' for a cluster started with `ray start --head`)"
             ) from exc
     try:
-        cluster_gpus = float(ray.cluster_resources().get("GPU", 0.0))
+        # A task runs on one node: compare with the largest node's GPUs, not the cluster total.
+        node_gpus = max(
+            (float(node["Resources"].get("GPU", 0.0)) for node in ray.nodes() if node["Alive"]),
+            default=0.0,
+        )
         gpus = gpus_per_extraction
         if gpus is None:
-            gpus = 1.0 if cluster_gpus >= 1 else 0.0
-        elif gpus > cluster_gpus:
+            gpus = 1.0 if node_gpus >= 1 else 0.0
+        elif gpus > node_gpus:
             raise W2SGError(
-                f"--gpus-per-extraction {gpus:g} but the Ray cluster has {cluster_gpus:g} GPUs; "
+                f"--gpus-per-extraction {gpus:g} but the largest Ray node has {node_gpus:g} GPUs; "
                 "lower it, or 0 to extract on CPUs"
             )
         plan = plan_units(specs)

@@ -14,6 +14,7 @@ need it.
 from __future__ import annotations
 
 import datetime as _dt
+import functools
 import hashlib
 import platform
 import time
@@ -427,16 +428,20 @@ def _versions() -> dict[str, str]:
 def model_fingerprints(spec: RunSpec) -> dict[str, Any]:
     """:func:`~w2sg.represent.models.model_fingerprint` of the run's weak and strong models
     (hashes are cached by path, size and mtime, so this reads no weights twice); a model that
-    cannot be resolved here is recorded as ``{"unavailable": reason}``, not a failed run."""
+    cannot be resolved or read here is recorded as ``{"unavailable": reason}``, not a failed run.
+    On Ray this runs on the node of the run, which records what that node holds."""
+    return {ref.model: _fingerprint(ref.model) for ref in (spec.weak, spec.strong)}
+
+
+@functools.lru_cache(maxsize=256)
+def _fingerprint(model: str) -> dict[str, Any]:
+    """One model's fingerprint, once per worker process; never raises."""
     from w2sg.represent.models import model_fingerprint
 
-    out: dict[str, Any] = {}
-    for ref in (spec.weak, spec.strong):
-        try:
-            out[ref.model] = model_fingerprint(ref.model)
-        except W2SGError as exc:  # e.g. inputs handed over by a custom prepare_fn
-            out[ref.model] = {"unavailable": str(exc)}
-    return out
+    try:
+        return model_fingerprint(model)
+    except Exception as exc:  # an unresolvable or unreadable model must not fail a finished run
+        return {"unavailable": describe_error(exc).splitlines()[0]}
 
 
 def base_record(spec: RunSpec) -> dict[str, Any]:

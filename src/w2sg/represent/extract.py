@@ -20,6 +20,7 @@ their own packages and have no layers to pick.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import json
 import os
@@ -486,6 +487,10 @@ def _hub_folder(repo: str) -> Path:
 
 
 # Backend name -> loader(resolved model, device) -> Encoder.
+#: Backends of :class:`MoleculeEncoder`: featurizers whose non-finite values are repaired with
+#: column medians of the whole array (so they are never split into pieces).
+FEATURIZER_BACKENDS: frozenset[str] = frozenset({"maccs", "ecfp4", "rdkit2d", "mordred", "minimol"})
+
 BACKENDS: dict[str, Callable[[ResolvedModel, str | None], Encoder]] = {
     "transformers": lambda r, device: TransformersEncoder(
         _hub_folder(r.location) if r.source == "hub" else r.path, r.spec, device
@@ -495,12 +500,14 @@ BACKENDS: dict[str, Callable[[ResolvedModel, str | None], Encoder]] = {
     "use-onnx": lambda r, device: UseEncoder(r.path),
     "spacy": lambda r, device: SpacyEncoder(r.path),
     "onnx-minilm": lambda r, device: OnnxMiniLMEncoder(r.path, r.extra_files[0], r.spec.layers),
-    "maccs": lambda r, device: MoleculeEncoder("maccs"),
-    "ecfp4": lambda r, device: MoleculeEncoder("ecfp4"),
-    "rdkit2d": lambda r, device: MoleculeEncoder("rdkit2d"),
-    "mordred": lambda r, device: MoleculeEncoder("mordred"),
-    "minimol": lambda r, device: MoleculeEncoder("minimol"),
 }
+
+
+def _featurizer(name: str) -> Callable[[ResolvedModel, str | None], Encoder]:
+    return lambda r, device: MoleculeEncoder(name)
+
+
+BACKENDS.update({name: _featurizer(name) for name in sorted(FEATURIZER_BACKENDS)})
 
 
 @functools.lru_cache(maxsize=4)
@@ -542,8 +549,9 @@ def embed(
     ``layer="all"`` gives ``(L + 1, n, d)``. ``pooling=None`` means the model's own pooling
     (sentence-transformers at the last layer) or the registry default. ``cache=True`` reads and
     writes the content-addressed cache (``$W2SG_CACHE_DIR``); a cached result comes back
-    memory-mapped and read-only, and an extraction of more than :data:`PIECE_INPUTS` inputs is
-    cached piece by piece, so that a killed one resumes. ``local_path`` overrides where the
+    memory-mapped and read-only, and an extraction of more than :data:`PIECE_INPUTS` inputs by a
+    model whose rows are independent (every backend but the molecular featurizers) is cached
+    piece by piece, so that a killed one resumes. ``local_path`` overrides where the
     weights are read from.
     """
     if isinstance(inputs, str):
@@ -594,7 +602,9 @@ def embed(
     with _progress(len(inputs), resolved.spec.name, progress, unit) as bar:
         if store is None:
             return encode(inputs, bar.update)
-        if len(inputs) <= PIECE_INPUTS:
+        if len(inputs) <= PIECE_INPUTS or resolved.backend in FEATURIZER_BACKENDS:
+            # Featurizers repair non-finite values with medians over the whole array, so their
+            # rows are not independent of the rest: they run in one piece (and are fast).
             return store.put(key, encode(inputs, bar.update), meta)
         # A long extraction goes piece by piece, each cached as it completes: a killed run
         # resumes at the first missing piece. The pieces are removed once the whole is stored.
@@ -611,9 +621,11 @@ def embed(
             pieces.append(np.asarray(piece))
             piece_keys.append(piece_key)
         X = np.concatenate(pieces, axis=pieces[0].ndim - 2)  # the rows axis, also for "all"
+        del pieces, piece  # close the memory maps before their files go (Windows)
         result = store.put(key, X, meta)
     for piece_key in piece_keys:
-        store.delete(piece_key)
+        with contextlib.suppress(OSError):  # the whole is stored; a leftover piece is harmless
+            store.delete(piece_key)
     return result
 
 

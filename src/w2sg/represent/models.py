@@ -525,13 +525,17 @@ def weight_files(resolved: ResolvedModel) -> list[Path]:
 
 def model_fingerprint(name: str) -> dict[str, Any]:
     """What a result records about the model ``name``: where it was loaded from and the SHA-256
-    of each weight file (a hub model that is not on disk: its hub name; a featurizer: the
-    versions of the libraries that compute it)."""
+    of each weight file, by its path inside the model folder (a hub model that is not on disk:
+    its hub name; a featurizer: the versions of the libraries that compute it)."""
     resolved = resolve_model(name)
     out: dict[str, Any] = {"source": resolved.source, "backend": resolved.backend}
     if resolved.source == "hub":
         out["hub"] = resolved.location
-    files = {path.name: file_sha256(path) for path in weight_files(resolved)}
+    root = resolved.path if resolved.path.is_dir() else resolved.path.parent
+    files = {
+        (str(p.relative_to(root)) if p.is_relative_to(root) else p.name): file_sha256(p)
+        for p in weight_files(resolved)
+    }
     if files:
         out["sha256"] = files
     libraries = {}

@@ -91,13 +91,16 @@ def _choose_k(
     if rule == "gavish_donoho":
         # Singular values s_j = √λ_j of the (centred) n_rows × d matrix: keep those above
         # ω(β)·median(s), β the aspect ratio; scale-free, so the 1/√n of λ does not matter.
+        # Constant columns are not noise: β counts the non-constant ones, and the median runs
+        # over the `rank` numerically nonzero singular values (exact zeros would pull it to 0).
         rows, cols = shape
-        if n_struct <= 0 or rank <= 0:
+        m = min(rank, n_struct)
+        if m <= 0 or cols <= 0:
             return 0
         beta = min(rows, cols) / max(rows, cols)
-        s = np.sqrt(np.clip(lam[:n_struct], 0.0, None))
+        s = np.sqrt(np.clip(lam[:m], 0.0, None))
         tau = gavish_donoho_omega(beta) * float(np.median(s))
-        return min(int(np.sum(s > tau)), rank)
+        return int(np.sum(s > tau))
     # noise_floor: the leading components whose λ_j exceeds F × the mean of λ_{j+1..p}, where p is
     # the structural rank (centring removes one dimension; d < n caps it), stopping at the first
     # component that does not.
@@ -145,7 +148,7 @@ def _principal_from_ridge(
     s = dec.s_ / np.sqrt(n)
     lam = s * s
     n_struct = min(n - (1 if dec.center else 0), lam.size)
-    shape = (n - (1 if dec.center else 0), dec.n_features_)
+    shape = (n - (1 if dec.center else 0), dec.n_active_features_)
     k_chosen = _choose_k(lam, dec.rank_, n_struct, rule, k, variance, noise_floor, shape)
     return PrincipalDecomposition(
         U=dec.left_vectors(k_chosen),
