@@ -82,7 +82,7 @@ def test_ray_gives_neural_extractions_a_gpu(ray_with_a_gpu: None, tmp_path: Path
 def test_gpu_option_is_for_ray(tmp_path: Path) -> None:
     with pytest.raises(W2SGError, match="is for --executor ray"):
         run_sweep(_specs(), tmp_path / "runs.db", gpus_per_extraction=1)
-    for bad in (-1, 1.5):
+    for bad in (-1, 1.5, float("nan")):
         with pytest.raises(W2SGError, match="a fraction in \\[0, 1\\] or a whole number"):
             run_sweep(_specs(), tmp_path / "runs.db", executor="ray", gpus_per_extraction=bad)
     assert not (tmp_path / "runs.db").exists()

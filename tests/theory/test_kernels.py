@@ -388,3 +388,13 @@ def test_gavish_donoho_recovers_the_rank_of_a_spiked_matrix(n: int, d: int) -> N
     # columns that are exactly zero (or constant) add zero singular values, not noise
     padded = np.hstack([H, np.zeros((n, 4 * d)), np.full((n, 3), 7.0)])
     assert principal_decomposition(padded, rule="gavish_donoho").k == 4
+
+    # whatever their scale, varying columns count and constant ones do not
+    from w2sg.heads.ridge import RidgeDecomposition
+
+    tiny = np.hstack([H, 1e-12 * rng.normal(size=(n, 2)), np.full((n, 3), 7.0)])
+    assert RidgeDecomposition(tiny).n_active_features_ == d + 2
+    assert RidgeDecomposition(tiny, center=False).n_active_features_ == d + 5
+    # one column a billion times larger than the rest: numerically rank 1, and k = 1, not 0
+    huge = np.hstack([H, 1e9 * rng.normal(size=(n, 1))])
+    assert principal_decomposition(huge, rule="gavish_donoho").k == 1

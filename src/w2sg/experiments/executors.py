@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import logging
+import math
 import multiprocessing as mp
 import os
 import shutil
@@ -130,7 +131,9 @@ def run_sweep(
         raise W2SGError("--gpus-per-extraction is for --executor ray; the local pool uses the "
                         "machine's GPU in every worker when torch sees one")  # fmt: skip
     if gpus_per_extraction is not None and (
-        gpus_per_extraction < 0 or (gpus_per_extraction > 1 and gpus_per_extraction % 1)
+        not math.isfinite(gpus_per_extraction)
+        or gpus_per_extraction < 0
+        or (gpus_per_extraction > 1 and gpus_per_extraction % 1)
     ):
         raise W2SGError(
             f"--gpus-per-extraction must be a fraction in [0, 1] or a whole number, got "

@@ -14,7 +14,6 @@ need it.
 from __future__ import annotations
 
 import datetime as _dt
-import functools
 import hashlib
 import platform
 import time
@@ -433,15 +432,14 @@ def model_fingerprints(spec: RunSpec) -> dict[str, Any]:
     return {ref.model: _fingerprint(ref.model) for ref in (spec.weak, spec.strong)}
 
 
-@functools.lru_cache(maxsize=256)
 def _fingerprint(model: str) -> dict[str, Any]:
-    """One model's fingerprint, once per worker process; never raises."""
+    """One model's fingerprint; never raises."""
     from w2sg.represent.models import model_fingerprint
 
     try:
         return model_fingerprint(model)
     except Exception as exc:  # an unresolvable or unreadable model must not fail a finished run
-        return {"unavailable": describe_error(exc).splitlines()[0]}
+        return {"unavailable": f"{type(exc).__name__}: {exc}".splitlines()[0]}
 
 
 def base_record(spec: RunSpec) -> dict[str, Any]:

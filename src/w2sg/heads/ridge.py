@@ -147,7 +147,8 @@ class RidgeDecomposition:
         in the dual solver).
     solver_ : ``"primal"`` (eigh of the d × d Gram, d ≤ n) or ``"dual"`` (eigh of the n × n Gram).
     n_samples_, n_features_ : the shape of H.
-    n_active_features_ : columns of H_c that are not (numerically) zero, i.e. not constant.
+    n_active_features_ : columns of H that are not constant (``center=True``) or not all zero
+        (``center=False``), decided exactly, whatever their scale.
 
     The left singular vectors U = H_c V / s are computed on demand by :meth:`left_vectors`.
     """
@@ -168,9 +169,7 @@ class RidgeDecomposition:
         if d <= n:
             self.solver_ = "primal"
             self._H = Harr
-            covariance = _centred_covariance(Harr, self.mean_)
-            column_energy = np.diag(covariance).copy()
-            evals, evecs = _eigh_descending(covariance)
+            evals, evecs = _eigh_descending(_centred_covariance(Harr, self.mean_))
             self.s_: FloatArray = np.sqrt(np.clip(evals, 0.0, None))
             self.rank_ = int(np.sum(self.s_ > self.rcond * self.s_[0])) if self.s_[0] > 0 else 0
             self._V: FloatArray | None = np.ascontiguousarray(evecs[:, : self.rank_])
@@ -178,14 +177,15 @@ class RidgeDecomposition:
             self.solver_ = "dual"
             Hc = np.asarray(Harr, dtype=np.float64) - self.mean_
             self._H = Hc
-            column_energy = np.einsum("ij,ij->j", Hc, Hc)
             evals, evecs = _eigh_descending(Hc @ Hc.T)
             self.s_ = np.sqrt(np.clip(evals, 0.0, None))
             self.rank_ = int(np.sum(self.s_ > self.rcond * self.s_[0])) if self.s_[0] > 0 else 0
             self._U = np.ascontiguousarray(evecs[:, : self.rank_])
             self._V = None
-        top = float(column_energy.max()) if d else 0.0
-        self.n_active_features_ = int(np.sum(column_energy > self.rcond**2 * top)) if top > 0 else 0
+        # Exactly, whatever the columns' scales: non-constant columns (centred), non-zero ones
+        # (uncentred).
+        varies = np.ptp(Harr, axis=0) > 0 if center else np.any(Harr != 0, axis=0)
+        self.n_active_features_ = int(np.count_nonzero(varies))
 
     @property
     def V_(self) -> FloatArray:

@@ -91,16 +91,19 @@ def _choose_k(
     if rule == "gavish_donoho":
         # Singular values s_j = √λ_j of the (centred) n_rows × d matrix: keep those above
         # ω(β)·median(s), β the aspect ratio; scale-free, so the 1/√n of λ does not matter.
-        # Constant columns are not noise: β counts the non-constant ones, and the median runs
-        # over the `rank` numerically nonzero singular values (exact zeros would pull it to 0).
+        # Constant columns are not noise: they add exact zero singular values. β and the median
+        # both count the m = min(rows, non-constant columns) singular values of the matrix with
+        # them removed (small ones included: they are the noise the threshold is set against).
         rows, cols = shape
-        m = min(rank, n_struct)
-        if m <= 0 or cols <= 0:
+        m = min(rows, cols, lam.size)
+        if m <= 0 or rank <= 0:
             return 0
+        if m == 1:  # one direction: nothing to tell apart, it is the principal part
+            return 1
         beta = min(rows, cols) / max(rows, cols)
         s = np.sqrt(np.clip(lam[:m], 0.0, None))
         tau = gavish_donoho_omega(beta) * float(np.median(s))
-        return int(np.sum(s > tau))
+        return min(int(np.sum(s > tau)), rank)
     # noise_floor: the leading components whose λ_j exceeds F × the mean of λ_{j+1..p}, where p is
     # the structural rank (centring removes one dimension; d < n caps it), stopping at the first
     # component that does not.
