@@ -99,3 +99,17 @@ def test_run_on_a_dataset_subset_keeps_labels_and_rows_together(
     # the weights the numbers came from: SHA-256 of each weight file, recomputed here
     assert provenance["models"]["static-64"]["sha256"] == weight_hashes("static-64")
     assert provenance["models"]["static-64"]["source"] == "package"
+
+
+@needs("tokenlearn-static-model")
+def test_embed_texts_with_max_words_records_the_cut(tmp_path: Path) -> None:
+    from w2sg.data.splits import text_ids
+
+    texts = tmp_path / "texts.txt"
+    texts.write_text("a good film with a great cast\nterrible\n")
+    out = tmp_path / "T.npy"
+    args = ["embed", "--model", "static-64", "--texts", str(texts), "--max-words", "3"]
+    assert main([*args, "--no-cache", "--out", str(out)]) == 0
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert meta["max_words"] == 3
+    assert meta["ids"] == [str(i) for i in text_ids(["a good film", "terrible"])]
