@@ -406,17 +406,24 @@ def _publish(tmp: Path, final: Path) -> None:
             raise
 
 
-def _assemble_zip_parts(spec: ModelSpec, paths: list[Path]) -> Path:
-    final = _assembled_dir(spec, paths)
-    if final.exists():
-        return _model_root(final)
+def _joined_parts(spec: ModelSpec, paths: list[Path], final: Path, name: str) -> tuple[Path, Path]:
+    """A fresh temporary folder beside ``final`` holding the package pieces ``paths`` joined
+    into one file ``name``: (folder, joined file). The caller fills and publishes the folder."""
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{spec.name}-", dir=final.parent))
-    joined = tmp / "joined.zip"
+    joined = tmp / name
     with joined.open("wb") as out:
         for part in paths:
             with part.open("rb") as src:
                 shutil.copyfileobj(src, out, 16 << 20)
+    return tmp, joined
+
+
+def _assemble_zip_parts(spec: ModelSpec, paths: list[Path]) -> Path:
+    final = _assembled_dir(spec, paths)
+    if final.exists():
+        return _model_root(final)
+    tmp, joined = _joined_parts(spec, paths, final, "joined.zip")
     with zipfile.ZipFile(joined) as archive:
         for member in archive.namelist():
             target = (tmp / member).resolve()
@@ -443,12 +450,7 @@ def _assemble_concat_parts(spec: ModelSpec, paths: list[Path]) -> Path:
     name = spec.gguf_file or "model.bin"
     if (final / name).exists():
         return final
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{spec.name}-", dir=final.parent))
-    with (tmp / name).open("wb") as out:
-        for part in paths:
-            with part.open("rb") as src:
-                shutil.copyfileobj(src, out, 16 << 20)
+    tmp, _ = _joined_parts(spec, paths, final, name)
     _publish(tmp, final)
     return final
 
@@ -465,12 +467,7 @@ def _assemble_gguf_to_hf(spec: ModelSpec, paths: list[Path]) -> Path:
     if (final / "config.json").exists():
         return final
     name = spec.gguf_file or "model.gguf"
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{spec.name}-", dir=final.parent))
-    with (tmp / name).open("wb") as out:
-        for part in paths:
-            with part.open("rb") as src:
-                shutil.copyfileobj(src, out, 16 << 20)
+    tmp, _ = _joined_parts(spec, paths, final, name)
     from safetensors.torch import save_file
 
     AutoTokenizer.from_pretrained(tmp, gguf_file=name).save_pretrained(tmp)
