@@ -141,9 +141,18 @@ def _proba_from_scores(scores: np.ndarray) -> np.ndarray:
 
 
 def _fit_head(
-    H: np.ndarray, targets: np.ndarray, config: RunConfig, *, role: str, seed: int
+    H: np.ndarray,
+    targets: np.ndarray,
+    config: RunConfig,
+    *,
+    role: str,
+    seed: int,
+    decomposition: Any = None,
 ) -> Any:
     """Fit the head family of ``config`` for ``role`` in {weak, w2s, ceiling}; return a predictor.
+
+    ``decomposition``: a ridge head's :class:`~w2sg.heads.ridge.RidgeDecomposition` of ``H``,
+    shared with the other heads on ``H`` and the theory block (ignored by other heads).
 
     The predictor maps a representation matrix to the head's own outputs: probabilities ``(n, C)``
     for the probability heads, predictions ``(n,)`` for regression, and raw scores ``(n, C)`` for
@@ -159,7 +168,7 @@ def _fit_head(
         else:
             from w2sg.heads.ridge import RidgeHead
 
-            head = RidgeHead(beta=beta).fit(H, targets)
+            head = RidgeHead(beta=beta).fit(H, targets, decomposition=decomposition)
         return head.predict
     if config.head == "least_squares":
         from w2sg.heads.convex import LeastSquaresHead
@@ -427,6 +436,15 @@ def run_pipeline(
 
     # 1-2. The weak model (trained on D̃ with truth) or the labeller's given predictions.
     weak = None if weak_repr is None else np.asarray(weak_repr, dtype=np.float64)
+    # Ridge heads and the theory block factorise the same two matrices (weak on D̃, strong on D̂):
+    # one decomposition each serves all of them.
+    decs: dict[str, Any] = {}
+    if config.head == "ridge" and config.theory and weak is not None and config.kernel.center:
+        from w2sg.heads.ridge import RidgeDecomposition
+
+        if weak_predictions is None:
+            decs["weak_train"] = RidgeDecomposition(weak[tr])
+        decs["strong_hat"] = RidgeDecomposition(strong[hat])
     raw: dict[str, dict[str, np.ndarray]] = {}
     if weak_predictions is not None:
         wp = _labeller_outputs(np.asarray(weak_predictions, dtype=float), lab)
@@ -434,7 +452,10 @@ def run_pipeline(
         notes.append("weak model given as predictions (a labeller); no weak model was trained")
     else:
         assert weak is not None
-        weak_fit = _fit_head(weak[tr], lab.targets(tr), config, role="weak", seed=config.seed)
+        weak_fit = _fit_head(
+            weak[tr], lab.targets(tr), config, role="weak", seed=config.seed,
+            decomposition=decs.get("weak_train"),
+        )  # fmt: skip
         raw["weak"] = {name: weak_fit(weak[idx]) for name, idx in eval_splits.items()}
         raw["weak"]["weak_train"] = weak_fit(weak[tr])
 
@@ -445,10 +466,15 @@ def run_pipeline(
         w2s_targets = np.eye(weak_labels.shape[1])[weak_labels.argmax(axis=1)]
 
     # 4-5. The w2s student on weak labels and the strong ceiling on the truth, same head.
-    w2s_fit = _fit_head(strong[hat], w2s_targets, config, role="w2s", seed=config.seed + 1)
+    strong_dec = decs.get("strong_hat")
+    w2s_fit = _fit_head(
+        strong[hat], w2s_targets, config, role="w2s", seed=config.seed + 1,
+        decomposition=strong_dec,
+    )  # fmt: skip
     ceil_fit = _fit_head(
-        strong[hat], lab.targets(hat), config, role="ceiling", seed=config.seed + 2
-    )
+        strong[hat], lab.targets(hat), config, role="ceiling", seed=config.seed + 2,
+        decomposition=strong_dec,
+    )  # fmt: skip
     raw["w2s"] = {name: w2s_fit(strong[idx]) for name, idx in eval_splits.items()}
     raw["ceiling"] = {name: ceil_fit(strong[idx]) for name, idx in eval_splits.items()}
     # A labeller's predictions are probabilities already; score heads' own outputs are not.
@@ -498,6 +524,7 @@ def run_pipeline(
             beta_weak=config.weak_ridge,
             beta_strong=config.strong_ridge,
             config=config.kernel,
+            decompositions=decs,
         )
         if config.head != "ridge":
             notes.append(

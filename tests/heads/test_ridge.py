@@ -124,3 +124,20 @@ def test_bad_inputs_raise_w2sg_error() -> None:
         RidgeHead(beta=0.1, solver="lsqr").fit(H, y)
     with pytest.raises(W2SGError, match="beta > 0"):
         RidgeHead(beta=0.0, solver="cholesky").fit(H, y)
+
+
+def test_fit_from_a_shared_decomposition_equals_sklearn() -> None:
+    """A decomposition computed once serves several heads on the same H (as in a ridge run: the
+    student, the ceiling and the theory block); a decomposition of another matrix is refused."""
+    rng = np.random.default_rng(4)
+    H = rng.normal(size=(120, 30))
+    dec = RidgeDecomposition(H)
+    for Y in (rng.normal(size=120), rng.normal(size=(120, 3))):
+        head = RidgeHead(beta=0.05).fit(H, Y, decomposition=dec)
+        ref = Ridge(alpha=120 * 0.05).fit(H, Y)
+        np.testing.assert_allclose(head.predict(H), ref.predict(H), atol=1e-9)
+        assert head.decomposition_ is dec
+    with pytest.raises(W2SGError, match="pass the decomposition of H itself"):
+        RidgeHead(beta=0.05).fit(H[:100], rng.normal(size=100), decomposition=dec)
+    with pytest.raises(W2SGError, match="center"):
+        RidgeHead(beta=0.05, center=False).fit(H, rng.normal(size=120), decomposition=dec)

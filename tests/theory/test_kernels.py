@@ -294,6 +294,24 @@ def test_theory_block_exact_identities(multi: bool, beta_weak: float, beta_stron
         assert out[key] == pytest.approx(value, rel=1e-12), key
 
 
+def test_theory_block_from_given_decompositions_is_the_same() -> None:
+    from w2sg.heads.ridge import RidgeDecomposition
+
+    rng = np.random.default_rng(8)
+    latent = rng.normal(size=(300, 3))
+    W, S = _rep(300, 20, 2, 1, latent), _rep(300, 40, 3, 2, latent)
+    y = latent[:, 0]
+    args = dict(
+        weak_train=W[:100], weak_hat=W[100:200], strong_hat=S[100:200], strong_test=S[200:],
+        y_train=y[:100], y_hat=y[100:200], y_test=y[200:], beta_weak=0.1, beta_strong=0.01,
+    )  # fmt: skip
+    fresh = theory_block(**args)
+    decs = {"weak_train": RidgeDecomposition(W[:100]), "strong_hat": RidgeDecomposition(S[100:200])}
+    assert theory_block(**args, decompositions=decs) == fresh
+    with pytest.raises(W2SGError, match="centred as config"):
+        theory_block(**args, decompositions={"strong_hat": RidgeDecomposition(S, center=False)})
+
+
 def test_predicted_gap_tracks_measured_gap_on_synthetic_model() -> None:
     """(X1), (X3) of THEORY.md: D/n = 40, ridgeless strong head, k given, PCA principal parts."""
     n, D, r = 200, 8_000, 6

@@ -311,15 +311,35 @@ class RidgeHead:
     coef_: FloatArray
     intercept_: FloatArray | float
     mean_: FloatArray
+    decomposition_: RidgeDecomposition | None
 
     def __init__(self, beta: float = 0.0, center: bool = True, solver: str = "auto") -> None:
         self.beta = beta
         self.center = center
         self.solver = solver
 
-    def fit(self, H: ArrayLike, Y: ArrayLike) -> RidgeHead:
-        """Solve for ``Y`` ((n,) or (n, m)) at ``self.beta`` with the chosen solver."""
+    def fit(
+        self, H: ArrayLike, Y: ArrayLike, decomposition: RidgeDecomposition | None = None
+    ) -> RidgeHead:
+        """Solve for ``Y`` ((n,) or (n, m)) at ``self.beta`` with the chosen solver.
+
+        ``decomposition``: a :class:`RidgeDecomposition` of this very ``H`` (same centring)
+        computed elsewhere, e.g. by the theory block of the same run; the head then solves from it
+        (as ``"eigh"``) instead of factorising ``H`` again.
+        """
         beta = _check_beta(self.beta)
+        if decomposition is not None:
+            shape = (decomposition.n_samples_, decomposition.n_features_)
+            if decomposition.center != self.center or np.shape(H) != shape:
+                raise W2SGError(
+                    f"the decomposition given to RidgeHead.fit is of a {shape} matrix "
+                    f"(center={decomposition.center}), not of H {np.shape(H)} "
+                    f"(center={self.center}); pass the decomposition of H itself"
+                )
+            self.decomposition_ = decomposition
+            self.coef_, self.intercept_ = decomposition.solve(Y, beta)
+            self.mean_ = decomposition.mean_
+            return self
         if self.solver not in SOLVERS:
             raise W2SGError(
                 f"unknown ridge solver {self.solver!r}; use one of {', '.join(SOLVERS)}"
@@ -329,7 +349,7 @@ class RidgeHead:
             raise W2SGError(
                 "the cholesky ridge solver needs beta > 0; use solver='eigh' for beta=0"
             )
-        self.decomposition_: RidgeDecomposition | None = None
+        self.decomposition_ = None
         if solver == "cholesky":
             Harr = check_design(H, "H")
             n, d = Harr.shape

@@ -369,9 +369,14 @@ def theory_block(
     beta_weak: float,
     beta_strong: float,
     config: KernelConfig | None = None,
+    decompositions: dict[str, RidgeDecomposition] | None = None,
 ) -> dict[str, Any]:
     """Ridge-based theory of a weak-to-strong run: exact identities (section 2) and predictions
     (sections 3–4), as a JSON-able dict.
+
+    ``decompositions``: the :class:`RidgeDecomposition` of ``weak_train`` and/or ``strong_hat``
+    (keys of those names, centred as ``config.center``) when the caller has them already (the
+    pipeline's own ridge heads solve from the same ones); the others are computed here.
 
     Ridge heads on numeric targets (regression values, ±1, one-hot; (n,) or (n, m)): the weak head
     f_w (β_w) on (``weak_train``, ``y_train``); on D̂ one decomposition of ``strong_hat`` serves
@@ -391,9 +396,12 @@ def theory_block(
     config = config or KernelConfig()
     config.validate()
     center = config.center
-    train_dec = _decompose(weak_train, "weak_train", center)
+    given = decompositions or {}
+    if any(dec.center != center for dec in given.values()):
+        raise W2SGError("the decompositions given to theory_block must be centred as config")
+    train_dec = given.get("weak_train") or _decompose(weak_train, "weak_train", center)
     Wh = check_design(weak_hat, "weak_hat")
-    strong_dec = _decompose(strong_hat, "strong_hat", center)
+    strong_dec = given.get("strong_hat") or _decompose(strong_hat, "strong_hat", center)
     St = check_design(strong_test, "strong_test")
     n_hat = strong_dec.n_samples_
     if Wh.shape[0] != n_hat:
