@@ -16,7 +16,7 @@ import hashlib
 import json
 import math
 import warnings
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -347,6 +347,14 @@ def run_study(
     return correlation_table(rows, error=error, n_boot=n_boot, confidence=confidence, seed=seed)
 
 
+def _aligned(header: Sequence[str], lines: Sequence[Sequence[str]]) -> str:
+    """Left-aligned columns separated by two spaces, the header first."""
+    widths = [max([len(h), *(len(line[i]) for line in lines)]) for i, h in enumerate(header)]
+    out = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
+    out += ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) for line in lines]
+    return "\n".join(s.rstrip() for s in out)
+
+
 def format_weak_table(table: list[dict[str, Any]]) -> str:
     """The per-weak-model table as aligned text (scores and metrics with 3 decimals)."""
     header = ("task", "strong", "head", "weak", "seeds", "score", "weak", "w2s", "ceiling",
@@ -375,10 +383,7 @@ def format_weak_table(table: list[dict[str, Any]]) -> str:
         )  # fmt: skip
         for r in table
     ]
-    widths = [max([len(h), *(len(line[i]) for line in lines)]) for i, h in enumerate(header)]
-    out = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
-    out += ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) for line in lines]
-    return "\n".join(s.rstrip() for s in out)
+    return _aligned(header, lines)
 
 
 def _fmt(c: dict[str, Any]) -> str:
@@ -404,7 +409,4 @@ def format_table(table: list[dict[str, Any]]) -> str:
         )
         for r in table
     ]
-    widths = [max([len(h), *(len(line[i]) for line in lines)]) for i, h in enumerate(header)]
-    out = ["  ".join(h.ljust(w) for h, w in zip(header, widths, strict=True))]
-    out += ["  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)) for line in lines]
-    return "\n".join(s.rstrip() for s in out)
+    return _aligned(header, lines)
