@@ -123,9 +123,10 @@ def reliability(
     curves: dict[str, tuple[np.ndarray, np.ndarray]],
     n_bins: int = 10,
 ) -> Path:
-    """Reliability diagram: for each model, the mean confidence (x) against the observed frequency
-    (y) in equal-width bins of the top-label confidence (classification: ``(proba, labels)`` with
-    integer labels) or of the positive-class probability (``(p, truth)`` with truth in [0, 1])."""
+    """Reliability diagram: for each model, the mean top-label confidence (x) against the observed
+    frequency of the predicted class (y) in equal-width bins; ``(proba, labels)`` with integer
+    labels, or with a probability task's soft truth in [0, 1] (then the truth's probability of
+    the predicted class)."""
     return reliability_from_bins(
         path, title, {name: _bins(proba, truth, n_bins) for name, (proba, truth) in curves.items()}
     )
@@ -162,23 +163,20 @@ def reliability_from_bins(path: Path, title: str, bins: dict[str, dict[str, list
 
 
 def _bins(proba: np.ndarray, truth: np.ndarray, n_bins: int) -> dict[str, list[float]]:
-    """Bin sums of one model's predictions: top-label (classification) or of the positive-class
-    probability against the true probability (probability task)."""
+    """Bin sums of one model's predictions (:func:`w2sg.metrics.reliability_bins`): top-label
+    confidence against correctness, which for a probability task's soft truth t is the truth's
+    probability of the predicted class (the quantity its ECE uses)."""
     from w2sg.metrics import reliability_bins
 
     p = np.asarray(proba, float)
     t = np.asarray(truth)
     if p.ndim == 1:
         p = np.column_stack([1.0 - p, p])
-    if not (t.dtype.kind == "f" and not np.all(t == np.round(t))):
-        return reliability_bins(t.astype(int), p, n_bins)
-    conf, hit = p[:, 1], t.astype(float)
-    which = np.searchsorted(np.arange(n_bins + 1) / n_bins, conf, side="right") - 1
-    return {
-        "count": np.bincount(which, minlength=n_bins + 1).astype(float).tolist(),
-        "confidence": np.bincount(which, conf, minlength=n_bins + 1).tolist(),
-        "correct": np.bincount(which, hit, minlength=n_bins + 1).tolist(),
-    }
+    if t.dtype.kind == "f" and not np.all(t == np.round(t)) and t.ndim == 1:
+        t = np.column_stack([1.0 - t, t])  # soft binary truth as class probabilities
+    elif t.ndim == 1:
+        t = t.astype(int)
+    return reliability_bins(t, p, n_bins)
 
 
 def bounds_vs_measured(path: Path, title: str, checks: list[dict[str, Any]]) -> Path:
