@@ -11,7 +11,7 @@ STAMP := $(VENV)/.w2sg-setup
 $(STAMP): pyproject.toml requirements/assets-base.txt scripts/install_assets.sh
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PIP) install -q torch==2.13.0
-	$(PIP) install -q -e '.[text,molecules,distributed,dev]'
+	$(PIP) install -q -e '.[text,molecules,distributed,finetune,hub,dev]'
 	bash scripts/install_assets.sh base $(VENV)
 	touch $(STAMP)
 
