@@ -39,3 +39,21 @@ def test_invalid_configs_name_the_problem(kwargs, pattern):
 def test_from_dict_refuses_unknown_keys():
     with pytest.raises(W2SGError, match="unknown run config keys"):
         RunConfig.from_dict({"tsk": "regression"})
+
+
+def test_added_fields_at_default_leave_the_hash_unchanged(monkeypatch) -> None:
+    import hashlib
+    import json
+
+    import w2sg.config as C
+
+    base = C.RunConfig()
+    full = json.dumps(base.to_dict(), sort_keys=True, separators=(",", ":"))
+    assert base.hash() == hashlib.sha256(full.encode()).hexdigest()
+    monkeypatch.setattr(C, "ADDED_FIELDS", ("n_bootstrap", "kernel"))
+    reduced = {k: v for k, v in base.to_dict().items() if k not in ("n_bootstrap", "kernel")}
+    text = json.dumps(reduced, sort_keys=True, separators=(",", ":"))
+    assert base.hash() == hashlib.sha256(text.encode()).hexdigest()
+    changed = C.RunConfig(n_bootstrap=7)
+    assert "n_bootstrap" in changed.identity() and changed.hash() != base.hash()
+    assert "kernel" in C.RunConfig(kernel=C.KernelConfig(rule="k", k_weak=1, k_strong=1)).identity()

@@ -27,6 +27,11 @@ K_RULES: tuple[str, ...] = ("k", "variance", "noise_floor", "gavish_donoho")
 MODELS: tuple[str, ...] = ("weak", "w2s", "ceiling")
 SPLITS: tuple[str, ...] = ("weak_train", "w2s_train", "test", "val")
 
+# RunConfig fields added after results were first stored. While such a field holds its default it
+# is left out of the config's identity (hash, sweep description), so every stored run keeps its
+# hash; a new field is appended here.
+ADDED_FIELDS: tuple[str, ...] = ()
+
 
 @dataclass(frozen=True)
 class KernelConfig:
@@ -120,6 +125,22 @@ class RunConfig:
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
+    def identity(self) -> dict[str, Any]:
+        """:meth:`to_dict` less the fields of ``ADDED_FIELDS`` that hold their default: what
+        :meth:`hash` and the sweep store hash, unchanged for configs written before those fields."""
+        out = self.to_dict()
+        defaults = {f.name: f for f in dataclasses.fields(self)}
+        for name in ADDED_FIELDS:
+            f = defaults[name]
+            default = (
+                f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
+            )
+            if isinstance(default, KernelConfig):
+                default = dataclasses.asdict(default)
+            if out[name] == default:
+                del out[name]
+        return out
+
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
         data = dict(data)
@@ -134,5 +155,5 @@ class RunConfig:
 
     def hash(self) -> str:
         """SHA-256 of the canonical JSON form: the identity of a run configuration."""
-        text = json.dumps(self.to_dict(), sort_keys=True, separators=(",", ":"))
+        text = json.dumps(self.identity(), sort_keys=True, separators=(",", ":"))
         return hashlib.sha256(text.encode()).hexdigest()

@@ -107,7 +107,7 @@ class RunSpec:
             "dataset": dataset,
             "weak": self.weak.to_dict(),
             "strong": self.strong.to_dict(),
-            "run": self.config.to_dict(),
+            "run": self.config.identity(),
         }
 
     @property
