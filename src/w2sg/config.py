@@ -33,6 +33,12 @@ SPLITS: tuple[str, ...] = ("weak_train", "w2s_train", "test", "val")
 ADDED_FIELDS: tuple[str, ...] = ()
 
 
+def default_head(task: str) -> str:
+    """The head a task gets when none is named: ridge for regression (a closed form on numeric
+    targets), softmax for classification and probability."""
+    return "ridge" if task == "regression" else "softmax"
+
+
 @dataclass(frozen=True)
 class KernelConfig:
     """How the principal kernels of THEORY.md section 3 are built.

@@ -15,7 +15,7 @@ One call, :func:`run_pipeline`, does the whole experiment of THEORY.md section 1
 from __future__ import annotations
 
 import platform
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -25,7 +25,7 @@ import numpy as np
 from w2sg import atomic
 from w2sg import metrics as M
 from w2sg.config import RunConfig
-from w2sg.data.splits import Splits, content_ids, make_splits
+from w2sg.data.splits import Splits, content_ids, make_splits, splits_from_names
 from w2sg.errors import W2SGError
 
 MODELS = ("weak", "w2s", "ceiling")
@@ -403,6 +403,7 @@ def run_pipeline(
     weak_predictions: np.ndarray | None = None,
     ids: np.ndarray | None = None,
     provenance: dict[str, Any] | None = None,
+    given_splits: Sequence[str] | None = None,
 ) -> RunResult:
     """Train weak → weak labels on D̂ → w2s student, and the strong ceiling; score everything.
 
@@ -416,6 +417,9 @@ def run_pipeline(
             rows of w2s_train and test are used; no weak model is trained.
         ids: content-hash ids per row (default: hashes of the representation rows and label).
         provenance: extra provenance to record (input file hashes, model names, ...).
+        given_splits: the split of each row (``weak_train``, ``w2s_train``, ``train``, ``test``,
+            ``val``), e.g. a data file's split column, instead of drawn splits; ``train`` rows are
+            divided between weak_train and w2s_train (:func:`~w2sg.data.splits.splits_from_names`).
     """
     config = config or RunConfig()
     config.validate()
@@ -426,7 +430,12 @@ def run_pipeline(
         parts = [a for a in (weak_repr, strong_repr) if a is not None]
         ids = content_ids(*parts, lab.values)
     stratify = lab.values if config.task == "classification" else None
-    splits = make_splits(ids, config.fractions, seed=config.seed, stratify=stratify)
+    if given_splits is not None:
+        splits = splits_from_names(
+            given_splits, ids, config.fractions, seed=config.seed, stratify=stratify
+        )
+    else:
+        splits = make_splits(ids, config.fractions, seed=config.seed, stratify=stratify)
     _check_split(lab, splits, config)
     notes: list[str] = []
 

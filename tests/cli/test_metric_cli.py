@@ -57,6 +57,7 @@ def test_json_output_matches_library(
     )
     assert main(argv) == 0
     printed = json.loads(capsys.readouterr().out)
+    assert printed.pop("label_encoding") == "as given (regression values)"
     ref = representation_metrics(
         np.load(arrays["weak"]),
         np.load(arrays["strong"]),
@@ -144,3 +145,25 @@ def test_bad_input_is_one_line_error(
     err = capsys.readouterr().err
     assert err.startswith("w2sg: error:") and message in err
     assert len(err.strip().splitlines()) == 1
+
+
+def test_binary_labels_are_encoded_as_run_encodes_them(
+    arrays: dict[str, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    y = (np.load(arrays["labels"]) > 0).astype(int)
+    np.save(tmp_path / "y01.npy", y)
+    assert main(_args(arrays, "--labels", str(tmp_path / "y01.npy"), "--json")) == 0
+    printed = json.loads(capsys.readouterr().out)
+    assert printed["label_encoding"].startswith("±1")
+    ref = representation_metrics(
+        np.load(arrays["weak"]), np.load(arrays["strong"]), y=2.0 * y - 1.0
+    ).metrics
+    assert printed["predicted_gap"] == pytest.approx(ref["predicted_gap"], rel=1e-12)
+    from w2sg.pipeline import prepare_labels
+
+    expected = prepare_labels(y, "classification").theory_targets(np.arange(len(y)))
+    assert np.array_equal(expected, 2.0 * y - 1.0)  # the same encoding as w2sg run's theory block
+    assert main(_args(arrays, "--labels", str(tmp_path / "y01.npy"))) == 0
+    assert "labels encoded: ±1 as in w2sg run (class 0 → −1, class 1 → +1)" in (
+        capsys.readouterr().out
+    )

@@ -34,8 +34,20 @@ def register(subparsers: Any) -> None:
     source.add_argument(
         "--dataset", help="registered dataset (w2sg datasets), e.g. rotten_tomatoes"
     )
-    source.add_argument("--texts", type=Path, help="UTF-8 file with one text per line")
+    source.add_argument(
+        "--texts", type=Path,
+        help="UTF-8 file with one text per line (texts with newlines: use --data)",
+    )  # fmt: skip
     source.add_argument("--smiles", type=Path, help="file with one SMILES per line")
+    from w2sg.cli.run import DATA_HELP, add_data_arguments
+
+    source.add_argument("--data", help=f"{DATA_HELP} (see the column options)")
+    add_data_arguments(embed, with_data=False)
+    embed.add_argument(
+        "--labels", type=Path,
+        help="with --texts/--smiles: a labels file (.npy/.csv, one per line) to check the line "
+        "count against and copy into OUT.json",
+    )  # fmt: skip
     embed.add_argument(
         "--layer", "--layers", dest="layer", default="-1",
         help="hidden-state index (0 = embeddings, -1 = last) or 'all' (default -1)",
@@ -140,7 +152,7 @@ def _embed(args: argparse.Namespace) -> int:
     import numpy as np
 
     from w2sg.atomic import save_npy
-    from w2sg.data.datasets import load_dataset, read_lines, truncate_words
+    from w2sg.data.datasets import read_lines, truncate_words
     from w2sg.data.splits import text_ids
     from w2sg.represent.cache import atomic_write_json
     from w2sg.represent.extract import embed
@@ -157,17 +169,29 @@ def _embed(args: argparse.Namespace) -> int:
         "pooling": args.pooling,
         "max_words": args.max_words,
     }
-    if args.dataset:
-        data = load_dataset(
-            args.dataset, limit=args.limit, seed=args.seed, max_words=args.max_words
-        )
-        for note in data.notes:
-            print(f"{data.name}: {note}")
+    data: Any = None
+    labels_match = True
+    if args.dataset or args.data:
+        from w2sg.cli.run import describe_data, load_data
+
+        args.data_seed = args.seed
+        data = load_data(args)
+        print("\n".join(describe_data(data)))
         inputs, ids, kind = data.inputs, data.ids, data.kind
         meta.update(dataset=data.name, task=data.task, classes=list(data.classes))
+        if data.provenance:
+            meta["data"] = data.provenance
+        if data.splits:
+            meta["splits"] = list(data.splits)
     else:
+        from w2sg.cli.run import _column_options_given
+
+        given = _column_options_given(args)
+        if given:
+            raise W2SGError(f"{given[0]} names a column of --data FILE (or --dataset hf:...)")
         path = args.texts or args.smiles
         kind = "text" if args.texts else "smiles"
+        labels_match = _warn_lines(path, args.labels)
         inputs = read_lines(path)
         if args.limit is not None:
             inputs = inputs[: args.limit]
@@ -195,14 +219,50 @@ def _embed(args: argparse.Namespace) -> int:
     elapsed = time.perf_counter() - start
     save_npy(args.out, np.asarray(X))
     meta.update(shape=list(X.shape), ids=ids)
-    if args.dataset:
+    if data is not None:
         meta["labels"] = data.labels.tolist()
+    elif args.labels is not None and labels_match and args.limit is None:
+        from w2sg.data.io import load_array
+
+        meta["labels"] = load_array(str(args.labels), "--labels").tolist()
     atomic_write_json(args.out.with_suffix(".json"), meta)
     print(
         f"wrote {args.out} {tuple(X.shape)} float32 and {args.out.with_suffix('.json')} "
         f"in {elapsed:.2f} s"
     )
     return 0
+
+
+def _warn_lines(path: Path, labels: Path | None) -> bool:
+    """Warn about what one-text-per-line files get wrong: blank lines (skipped, so later rows
+    shift against labels kept elsewhere) and a line count that differs from ``--labels``.
+    Returns whether the labels (if any) match the texts."""
+    import sys
+
+    from w2sg.data.files import check_text_lines
+
+    found = check_text_lines(path)
+    if found.blank:
+        lines = ", ".join(map(str, found.blank[:5])) + (" …" if len(found.blank) > 5 else "")
+        print(
+            f"w2sg: warning: {path} has {len(found.blank)} blank lines (line {lines}), skipped: "
+            "rows after them shift; for texts with newlines use --data FILE --text-column COL",
+            file=sys.stderr,
+        )
+    if labels is not None:
+        from w2sg.data.io import load_array
+
+        n_labels = len(load_array(str(labels), "--labels"))
+        n_texts = found.n_lines - len(found.blank)
+        if n_labels != n_texts:
+            print(
+                f"w2sg: warning: {path} has {n_texts} non-blank lines but --labels has "
+                f"{n_labels} rows, so the labels are not copied; a text with a newline spans "
+                "several lines: use --data FILE --text-column COL",
+                file=sys.stderr,
+            )
+            return False
+    return True
 
 
 def _human(n: float) -> str:

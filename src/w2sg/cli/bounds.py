@@ -4,11 +4,18 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from pathlib import Path
 from typing import Any
 
 from w2sg import atomic
-from w2sg.cli.run import add_array_arguments, load_inputs, parse_fractions
+from w2sg.cli.run import (
+    add_array_arguments,
+    describe_data,
+    load_data,
+    load_inputs,
+    parse_fractions,
+)
 from w2sg.config import LOSSES, RunConfig
 from w2sg.errors import W2SGError
 
@@ -47,8 +54,9 @@ def cmd_epochs(args: argparse.Namespace) -> int:
     from w2sg.experiments.epochs import epoch_study, parse_epochs
 
     epochs = parse_epochs(args.epochs)
+    dataset = load_data(args)
     config = RunConfig(
-        task=args.task,
+        task=args.task or (dataset.task if dataset is not None else RunConfig.task),
         head="softmax",
         loss=args.loss,
         weak_ridge=args.weak_ridge,
@@ -69,10 +77,15 @@ def cmd_epochs(args: argparse.Namespace) -> int:
             "w2sg epochs trains the weak model itself: give --weak W.npy (a representation), "
             "not --weak-predictions"
         )
-    weak, strong, labels, _, _, ids = load_inputs(args)
-    if weak is None:
+    if dataset is not None:
+        print("\n".join(describe_data(dataset)), file=sys.stderr if args.json else sys.stdout)
+    inputs = load_inputs(args, dataset)
+    if inputs.weak is None:
         raise W2SGError("w2sg epochs needs a weak representation: give --weak W.npy")
-    study = epoch_study(weak, strong, labels, config, epochs=epochs, ids=ids)
+    study = epoch_study(
+        inputs.weak, inputs.strong, inputs.labels, config, epochs=epochs, ids=inputs.ids,
+        given_splits=inputs.given_splits,
+    )  # fmt: skip
     if args.out:
         out = Path(args.out)
         out.mkdir(parents=True, exist_ok=True)
@@ -104,7 +117,10 @@ def register(subparsers: Any) -> None:
     )
     add_array_arguments(p)
     g = p.add_argument_group("study configuration")
-    g.add_argument("--task", choices=("classification", "probability"), default=d.task)
+    g.add_argument(
+        "--task", choices=("classification", "probability"), default=None,
+        help="default: what the data says, else classification",
+    )  # fmt: skip
     g.add_argument("--loss", choices=LOSSES, default=d.loss, help="the student's loss")
     g.add_argument("--weak-ridge", type=float, default=d.weak_ridge, help="L2 of the weak head")
     g.add_argument("--strong-ridge", type=float, default=d.strong_ridge, help="L2 of the student")

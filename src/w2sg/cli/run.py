@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
 from w2sg.cli.theory import add_kernel_arguments, kernel_config_from_args
-from w2sg.config import HEADS, LOSSES, OPTIMIZERS, TASKS, RunConfig
+from w2sg.config import HEADS, LOSSES, OPTIMIZERS, TASKS, RunConfig, default_head
 from w2sg.errors import W2SGError
 
 
@@ -54,14 +56,51 @@ def add_array_arguments(parser: argparse.ArgumentParser) -> None:
         "--max-words", type=int, default=None,
         help="with a text --dataset: cut each text to its first N words (every model alike)",
     )  # fmt: skip
+    add_data_arguments(parser)
+
+
+DATA_HELP = "a table (CSV, TSV, JSONL, JSON, Parquet) of texts or SMILES with labels"
+
+
+def add_data_arguments(parser: argparse.ArgumentParser, *, with_data: bool = True) -> None:
+    """``--data FILE`` and the column options (also for ``--dataset hf:owner/name``)."""
+    g = parser.add_argument_group("data file columns (docs/datasets.md)")
+    if with_data:
+        g.add_argument("--data", help=f"{DATA_HELP}; --weak and --strong are then model names")
+    g.add_argument(
+        "--text-column",
+        help="the text column, or two or more joined by --text-template (e.g. question,answer)",
+    )
+    g.add_argument("--smiles-column", help="the SMILES column (molecules), instead of text")
+    g.add_argument("--label-column", help="the label column (class names, 0/1, booleans, numbers)")
+    g.add_argument("--id-column", help="optional example ids (default: content hashes)")
+    g.add_argument(
+        "--split-column",
+        help="use the file's own splits (train/test/validation or weak_train/w2s_train/test/val)",
+    )
+    g.add_argument(
+        "--label-order",
+        help="class names in class order, e.g. neg,pos (default: sorted); class 1 is positive",
+    )
+    g.add_argument(
+        "--text-template",
+        help="how several text columns become one text, e.g. 'Q: {question} A: {answer}' "
+        "(default: joined by a blank line)",
+    )
 
 
 def add_run_config_arguments(parser: argparse.ArgumentParser) -> None:
     """Every field of :class:`RunConfig` that a user sets from the command line."""
     d = RunConfig()
     g = parser.add_argument_group("run configuration")
-    g.add_argument("--task", choices=TASKS, default=d.task)
-    g.add_argument("--head", choices=HEADS, default=d.head)
+    g.add_argument(
+        "--task", choices=TASKS, default=None,
+        help="default: what the dataset or data file says, else classification",
+    )  # fmt: skip
+    g.add_argument(
+        "--head", choices=HEADS, default=None,
+        help="default: ridge for regression, softmax for classification and probability",
+    )  # fmt: skip
     g.add_argument("--loss", default=d.loss, help=f"student loss: {', '.join(LOSSES)}")
     g.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer)
     g.add_argument(
@@ -91,10 +130,13 @@ def add_run_config_arguments(parser: argparse.ArgumentParser) -> None:
     add_kernel_arguments(parser)
 
 
-def config_from_args(args: argparse.Namespace) -> RunConfig:
+def config_from_args(args: argparse.Namespace, data_task: str | None = None) -> RunConfig:
+    """The run's config; ``--task`` defaults to ``data_task`` (what the dataset says), else
+    classification, and ``--head`` to the task's :func:`~w2sg.config.default_head`."""
+    task = args.task or data_task or RunConfig.task
     config = RunConfig(
-        task=args.task,
-        head=args.head,
+        task=task,
+        head=args.head or default_head(task),
         loss=args.loss,
         optimizer=args.optimizer,
         weak_ridge=args.weak_ridge,
@@ -115,18 +157,128 @@ def config_from_args(args: argparse.Namespace) -> RunConfig:
     return config
 
 
-def load_inputs(
-    args: argparse.Namespace,
-) -> tuple[np.ndarray | None, np.ndarray, np.ndarray, np.ndarray | None, dict[str, Any], Any]:
-    """Load (weak, strong, labels, weak_predictions, provenance, ids) from the arguments."""
-    if args.dataset:
-        return _load_dataset_inputs(args)
+@dataclass
+class Inputs:
+    """What a command runs on: representations, labels and what the data says about itself.
+
+    ``dataset`` is the loaded :class:`~w2sg.data.datasets.Dataset` with ``--data`` or
+    ``--dataset`` (``None`` with array files); ``given_splits`` its own split per row, if any.
+    """
+
+    weak: np.ndarray | None
+    strong: np.ndarray
+    labels: np.ndarray
+    weak_predictions: np.ndarray | None
+    provenance: dict[str, Any]
+    ids: np.ndarray | None = None
+    dataset: Any = None
+    given_splits: tuple[str, ...] | None = None
+
+
+def columns_from_args(args: argparse.Namespace) -> Any:
+    """The :class:`~w2sg.data.files.Columns` of ``--text-column`` … ``--text-template``."""
+    from w2sg.data.files import Columns, parse_column_list
+
+    order = parse_column_list(args.label_order) if args.label_order else None
+    return Columns(
+        text=parse_column_list(args.text_column),
+        label=args.label_column,
+        id=args.id_column,
+        split=args.split_column,
+        smiles=args.smiles_column,
+        label_order=order,
+        template=args.text_template,
+        task=getattr(args, "task", None),
+    )
+
+
+def _column_options_given(args: argparse.Namespace) -> list[str]:
+    names = ("text_column", "label_column", "id_column", "split_column", "smiles_column",
+             "label_order", "text_template")  # fmt: skip
+    return [f"--{n.replace('_', '-')}" for n in names if getattr(args, n, None)]
+
+
+def load_data(args: argparse.Namespace) -> Any:
+    """The :class:`~w2sg.data.datasets.Dataset` of ``--data FILE`` or ``--dataset NAME``, else
+    ``None`` (array files). Cheap: nothing is embedded yet."""
+    data_file = getattr(args, "data", None)
+    name = getattr(args, "dataset", None)
+    if data_file and name:
+        raise W2SGError("give --data FILE or --dataset NAME, not both")
+    if not data_file and not name:
+        given = _column_options_given(args)
+        if given:
+            raise W2SGError(f"{given[0]} names a column of --data FILE (or --dataset hf:...)")
+        return None
+    select: dict[str, Any] = {
+        "limit": getattr(args, "limit", None),
+        "seed": getattr(args, "data_seed", 0),
+        "max_words": getattr(args, "max_words", None),
+    }
+    if data_file:
+        from w2sg.data.files import load_file
+
+        return load_file(data_file, columns_from_args(args), **select)
+    from w2sg.data.datasets import load_dataset
+
+    columns = columns_from_args(args) if _column_options_given(args) else None
+    return load_dataset(str(name), **select, columns=columns)
+
+
+def _split_model(spec: str) -> tuple[str, int | str]:
+    if "@" in spec:
+        name, layer = spec.rsplit("@", 1)
+        return name, (int(layer) if layer.lstrip("-").isdigit() else layer)
+    return spec, -1
+
+
+def embed_dataset(dataset: Any, model: str, what: str) -> np.ndarray:
+    """The representation of every input of ``dataset`` by ``model`` (``NAME`` or
+    ``NAME@LAYER``), through the embedding cache (keyed by the inputs' content)."""
+    try:
+        from w2sg.represent.extract import embed
+        from w2sg.represent.models import get_spec
+    except ImportError as exc:
+        raise W2SGError(
+            f"{what} with a dataset needs the representation extras ({exc.name} is missing); "
+            "run `make demo` or `pip install -e .[text]`"
+        ) from None
+    name, layer = _split_model(model)
+    spec = get_spec(name)
+    if spec.kind != dataset.kind:
+        raise W2SGError(
+            f"{what}: model {name!r} reads {spec.kind} but {dataset.name} holds {dataset.kind}; "
+            f"pick a {dataset.kind} model (w2sg models)"
+        )
+    return np.array(embed(name, dataset.inputs, layer=layer), dtype=np.float32)
+
+
+def data_provenance(dataset: Any, args: argparse.Namespace) -> dict[str, Any]:
+    """The provenance of a loaded dataset: its source, columns, label mapping and notes."""
+    prov: dict[str, Any] = {
+        "dataset": dataset.name,
+        "data": {**dataset.provenance, "notes": list(dataset.notes)},
+        "limit": getattr(args, "limit", None),
+        "data_seed": getattr(args, "data_seed", 0),
+        "max_words": getattr(args, "max_words", None),
+        "n_examples": len(dataset),
+    }
+    if dataset.classes and "label_mapping" not in prov["data"]:
+        prov["data"]["label_mapping"] = {c: i for i, c in enumerate(dataset.classes)}
+    return prov
+
+
+def load_inputs(args: argparse.Namespace, dataset: Any = None) -> Inputs:
+    """Load the inputs of a command: ``dataset`` (from :func:`load_data`) embedded by the
+    models ``--weak``/``--strong``, or the array files ``--weak/--strong/--labels``."""
+    if dataset is not None:
+        return _dataset_inputs(args, dataset)
     from w2sg.data.io import file_sha256, load_array
 
     if not args.strong or not args.labels or not (args.weak or args.weak_predictions):
         raise W2SGError(
             "give --weak W.npy (or --weak-predictions P.npy), --strong S.npy and --labels y.npy, "
-            "or --dataset NAME with model names"
+            "or --data FILE / --dataset NAME with model names"
         )
     files = {
         "weak": args.weak,
@@ -144,48 +296,55 @@ def load_inputs(
             if v
         }
     }
-    return loaded["weak"], strong, labels, loaded["weak_predictions"], prov, None
+    return Inputs(loaded["weak"], strong, labels, loaded["weak_predictions"], prov)
 
 
-def _split_model(spec: str) -> tuple[str, int | str]:
-    if "@" in spec:
-        name, layer = spec.rsplit("@", 1)
-        return name, (int(layer) if layer.lstrip("-").isdigit() else layer)
-    return spec, -1
-
-
-def _load_dataset_inputs(args: argparse.Namespace):
-    try:
-        from w2sg.data.datasets import load_dataset
-        from w2sg.represent import representations_for
-    except ImportError as exc:
-        raise W2SGError(
-            f"--dataset needs the representation extras ({exc.name} is missing); "
-            "run `make demo` or `pip install -e .[text]`"
-        ) from None
+def _dataset_inputs(args: argparse.Namespace, dataset: Any) -> Inputs:
     if not args.weak or not args.strong:
-        raise W2SGError("--dataset needs --weak MODEL and --strong MODEL (see `w2sg models`)")
-    select = {"limit": args.limit, "seed": args.data_seed, "max_words": args.max_words}
-    dataset = load_dataset(args.dataset, **select)
-    weak_name, weak_layer = _split_model(args.weak)
-    strong_name, strong_layer = _split_model(args.strong)
-    ids, weak = representations_for(args.dataset, weak_name, layer=weak_layer, **select)
-    _, strong = representations_for(args.dataset, strong_name, layer=strong_layer, **select)
-    if ids != dataset.ids:  # the labels and both representations describe the same rows
-        raise W2SGError(f"dataset {args.dataset!r} changed while loading; run again")
+        raise W2SGError(
+            "--data and --dataset need --weak MODEL and --strong MODEL (see `w2sg models`)"
+        )
+    if args.weak_predictions:
+        raise W2SGError("--weak-predictions is for array inputs; with --data give --weak MODEL")
+    weak = embed_dataset(dataset, args.weak, "--weak")
+    strong = embed_dataset(dataset, args.strong, "--strong")
     from w2sg.represent.models import model_fingerprint
 
-    prov = {
-        "dataset": args.dataset,
-        "models": {name: model_fingerprint(name) for name in (weak_name, strong_name)},
-        "limit": args.limit,
-        "data_seed": args.data_seed,
-        "max_words": args.max_words,
-        "weak_model": args.weak,
-        "strong_model": args.strong,
-        "n_examples": len(ids),
-    }
-    return weak, strong, dataset.labels, None, prov, np.asarray(ids)
+    names = [_split_model(m)[0] for m in (args.weak, args.strong)]
+    prov = data_provenance(dataset, args)
+    prov.update(
+        models={name: model_fingerprint(name) for name in names},
+        weak_model=args.weak,
+        strong_model=args.strong,
+    )
+    return Inputs(
+        weak, strong, dataset.labels, None, prov, ids=np.asarray(dataset.ids),
+        dataset=dataset, given_splits=dataset.splits or None,
+    )  # fmt: skip
+
+
+def describe_data(dataset: Any) -> list[str]:
+    """Lines that say what was read: rows used, left out, and the label mapping."""
+    prov = dataset.provenance
+    lines = []
+    if "n_rows" in prov:
+        lines.append(
+            f"data: {dataset.name}: {prov['n_rows']} rows read, {prov['n_used']} used "
+            f"({dataset.kind}, task {dataset.task})"
+        )
+    else:
+        lines.append(f"data: {dataset.name}: {len(dataset)} examples ({dataset.task})")
+    lines += [f"  {note}" for note in dataset.notes]
+    if dataset.classes:
+        how = "as given by --label-order" if prov.get("label_order") == "given" else "sorted"
+        mapping = ", ".join(f"{c!r} → {i}" for i, c in enumerate(dataset.classes))
+        lines.append(f"  labels: {mapping} ({how})")
+    if prov.get("template"):
+        lines.append(f"  text template: {prov['template']!r}")
+    if dataset.splits:
+        counts = {s: dataset.splits.count(s) for s in dict.fromkeys(dataset.splits)}
+        lines.append("  splits from the file: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+    return lines
 
 
 # --------------------------------------------------------------------------------------------
@@ -209,7 +368,11 @@ def format_summary(record: dict[str, Any]) -> str:
         "regression": ["mse", "rmse", "mae", "r2"],
     }[task]
     n = record["n"]
-    lines = ["split sizes: " + " · ".join(f"{k} {v}" for k, v in n.items()), ""]
+    lines = ["split sizes: " + " · ".join(f"{k} {v}" for k, v in n.items())]
+    mapping = (record.get("provenance") or {}).get("data", {}).get("label_mapping")
+    if mapping:
+        lines.append("classes: " + ", ".join(f"{i} = {c}" for c, i in mapping.items()))
+    lines.append("")
     lines.append(f"{'model':<10}" + "".join(f"{c:>15}" for c in cols))
     for model in ("weak", "w2s", "ceiling"):
         row = record[model]
@@ -276,13 +439,18 @@ def _bound_row(entry: dict[str, Any]) -> str:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
-    config = config_from_args(args)
-    weak, strong, labels, weak_predictions, prov, ids = load_inputs(args)
+    dataset = load_data(args)
+    config = config_from_args(args, dataset.task if dataset is not None else None)
+    if dataset is not None:  # what was read, before the (possibly long) extraction
+        print("\n".join(describe_data(dataset)), file=sys.stderr if args.json else sys.stdout)
+    inputs = load_inputs(args, dataset)
     from w2sg.pipeline import run_pipeline
 
     result = run_pipeline(
-        weak, strong, labels, config, weak_predictions=weak_predictions, ids=ids, provenance=prov
-    )
+        inputs.weak, inputs.strong, inputs.labels, config,
+        weak_predictions=inputs.weak_predictions, ids=inputs.ids, provenance=inputs.provenance,
+        given_splits=inputs.given_splits,
+    )  # fmt: skip
     record = result.to_dict()
     if args.out:
         result.save(args.out)

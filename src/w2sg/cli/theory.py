@@ -9,7 +9,7 @@ from typing import Any
 
 import numpy as np
 
-from w2sg.config import KernelConfig
+from w2sg.config import TASKS, KernelConfig
 from w2sg.data.io import load_array
 from w2sg.errors import W2SGError
 from w2sg.theory.kernels import representation_metrics
@@ -99,25 +99,76 @@ def _format_value(value: Any) -> str:
     return str(value)
 
 
+def encode_metric_labels(labels: np.ndarray, task: str | None) -> tuple[np.ndarray, str]:
+    """Numeric targets of the kernel formulas, encoded exactly as ``w2sg run`` encodes them for
+    its theory block (:meth:`w2sg.pipeline.Labels.theory_targets`), and a note saying how.
+
+    Class labels (``task="classification"``, or by default integer labels with at most
+    max(50, n/5) distinct values) become ±1 when binary (class 0 → −1, class 1 → +1, classes
+    numbered in sorted order) and one-hot ``(n, C)`` otherwise; probabilities p become 2p − 1;
+    regression values and ``(n, m)`` arrays are used as given.
+    """
+    from w2sg.pipeline import prepare_labels
+
+    y = np.asarray(labels)
+    if y.ndim == 2 and y.shape[1] > 1:
+        if task not in (None, "regression"):
+            raise W2SGError(f"--task {task} needs one label per row, got shape {y.shape}")
+        return y.astype(float), "as given ((n, m) targets)"
+    flat = y.reshape(-1)
+    if task is None:
+        integral = flat.dtype.kind in "biu" or bool(np.all(flat == np.round(flat)))
+        few = len(np.unique(flat)) <= max(50, len(flat) // 5)
+        task = "classification" if integral and few and len(np.unique(flat)) >= 2 else "regression"
+    lab = prepare_labels(flat, task)
+    targets = lab.theory_targets(np.arange(len(flat)))
+    if task == "classification" and lab.n_classes == 2:
+        assert lab.classes is not None
+        c0, c1 = (v.item() if hasattr(v, "item") else v for v in lab.classes)
+        return targets, f"±1 as in w2sg run (class {c0!r} → −1, class {c1!r} → +1)"
+    if task == "classification":
+        return targets, f"one-hot over {lab.n_classes} classes, as in w2sg run"
+    if task == "probability":
+        return targets, "2p − 1 of the positive-class probability, as in w2sg run"
+    return targets, "as given (regression values)"
+
+
 def cmd_metric(args: argparse.Namespace) -> int:
     config = kernel_config_from_args(args)
-    if args.scores and not args.labels:
+    from w2sg.cli.run import describe_data, embed_dataset, load_data
+
+    dataset = load_data(args)
+    if args.scores and not (args.labels or dataset is not None):
         raise W2SGError("--scores needs --labels (the scores are [P_s(I − P_w)ŷ]_i)")
-    weak = _load_matrix(args.weak, "--weak")
-    strong = _load_matrix(args.strong, "--strong")
+    raw_labels: np.ndarray | None = None
+    if dataset is not None:
+        if args.labels:
+            raise W2SGError("--labels is for array files; --data FILE takes --label-column")
+        if not args.json:
+            print("\n".join(describe_data(dataset)))
+        weak = embed_dataset(dataset, args.weak, "--weak").astype(np.float64)
+        strong = embed_dataset(dataset, args.strong, "--strong").astype(np.float64)
+        raw_labels = dataset.labels
+    else:
+        weak = _load_matrix(args.weak, "--weak")
+        strong = _load_matrix(args.strong, "--strong")
     if weak.shape[0] != strong.shape[0]:
         raise W2SGError(
             f"--weak has {weak.shape[0]} rows and --strong {strong.shape[0]}; "
             "both must hold the same examples (D̂) in the same order"
         )
-    labels = None
     if args.labels:
-        labels = load_array(args.labels, "--labels")
-        if labels.ndim not in (1, 2) or labels.shape[0] != weak.shape[0]:
+        raw_labels = load_array(args.labels, "--labels")
+        if raw_labels.ndim not in (1, 2) or raw_labels.shape[0] != weak.shape[0]:
             raise W2SGError(
-                f"--labels has shape {labels.shape}; it needs ({weak.shape[0]},) or "
+                f"--labels has shape {raw_labels.shape}; it needs ({weak.shape[0]},) or "
                 f"({weak.shape[0]}, m), one row per row of --weak"
             )
+    labels = None
+    encoding = None
+    if raw_labels is not None:
+        task = args.task or (dataset.task if dataset is not None else None)
+        labels, encoding = encode_metric_labels(raw_labels, task)
     weak_train = _load_matrix(args.weak_train, "--weak-train") if args.weak_train else None
     result = representation_metrics(
         weak,
@@ -131,11 +182,16 @@ def cmd_metric(args: argparse.Namespace) -> int:
     if args.scores:
         assert result.scores is not None
         np.save(Path(args.scores), result.scores)
-    metrics = result.metrics
+    metrics = dict(result.metrics)
+    if encoding is not None:
+        metrics["label_encoding"] = encoding
     if args.json:
         print(json.dumps(metrics))
         return 0
-    keys = [k for k in _MAIN_KEYS if k in metrics] + [k for k in metrics if k not in _MAIN_KEYS]
+    if encoding is not None:
+        print(f"labels encoded: {encoding}")
+    shown = {k: v for k, v in metrics.items() if k != "label_encoding"}
+    keys = [k for k in _MAIN_KEYS if k in shown] + [k for k in shown if k not in _MAIN_KEYS]
     width = max(len(k) for k in keys)
     for key in keys:
         print(f"{key:<{width}}  {_format_value(metrics[key])}")
@@ -153,9 +209,33 @@ def register(subparsers: Any) -> None:
         "variant, and with --labels the predicted gap ‖P_s(I − P_w)ŷ‖²/n and the predicted weak "
         "error. Labels are numeric targets: values, ±1 for binary, one-hot (n, C) for classes.",
     )
-    metric.add_argument("--weak", required=True, help="weak representation on D̂ (n, d_w)")
-    metric.add_argument("--strong", required=True, help="strong representation on D̂ (n, d_s)")
-    metric.add_argument("--labels", help="true labels on D̂, (n,) or (n, m)")
+    metric.add_argument(
+        "--weak", required=True,
+        help="weak representation on D̂ (n, d_w), or a model name with --data/--dataset",
+    )  # fmt: skip
+    metric.add_argument(
+        "--strong", required=True,
+        help="strong representation on D̂ (n, d_s), or a model name with --data/--dataset",
+    )  # fmt: skip
+    metric.add_argument(
+        "--labels",
+        help="true labels on D̂, (n,) or (n, m); class labels are encoded as in w2sg run "
+        "(binary ±1, else one-hot), and the output says how",
+    )
+    metric.add_argument(
+        "--task", choices=TASKS, default=None,
+        help="how to read --labels (default: integer labels with few values are classes)",
+    )  # fmt: skip
+    metric.add_argument(
+        "--data",
+        help="a data file (every row is D̂); --weak and --strong are then model names",
+    )
+    metric.add_argument("--dataset", help="a registered or hf: dataset (every row is D̂)")
+    metric.add_argument("--limit", type=int, help="with --data/--dataset: at most N rows")
+    metric.add_argument("--data-seed", type=int, default=0, help="seed of the --limit subset")
+    from w2sg.cli.run import add_data_arguments
+
+    add_data_arguments(metric, with_data=False)
     metric.add_argument(
         "--weak-train",
         help="weak representation on D̃ (the weak head's training sample), for δ̃_w; "

@@ -39,7 +39,14 @@ TASKS = ("classification", "regression")
 
 @dataclass(frozen=True)
 class Dataset:
-    """One loaded dataset. ``labels`` are class indices ``(n,)`` or floats ``(n,)``."""
+    """One loaded dataset. ``labels`` are class indices ``(n,)`` or floats ``(n,)``.
+
+    ``classes[i]`` names class ``i`` (the label mapping). ``splits``, when not empty, is the
+    source's own split of each row (``weak_train``, ``w2s_train``, ``train``, ``test``, ``val``;
+    ``train`` is divided between the two training splits), used instead of drawn splits.
+    ``rows`` are the source row numbers (0-based) of the rows kept, and ``provenance`` says where
+    the data came from (file hash, hub id and revision, columns, label mapping).
+    """
 
     name: str
     ids: list[str]
@@ -50,6 +57,9 @@ class Dataset:
     classes: tuple[str, ...] = ()
     notes: tuple[str, ...] = ()
     invalid_rows: tuple[int, ...] = ()
+    splits: tuple[str, ...] = ()
+    rows: tuple[int, ...] = ()
+    provenance: dict[str, Any] = field(default_factory=dict)
 
     def __len__(self) -> int:
         return len(self.inputs)
@@ -461,8 +471,12 @@ def load_dataset(
     *,
     property: str | None = None,
     max_words: int | None = None,
+    columns: Any = None,
 ) -> Dataset:
     """Load registered dataset ``name`` (``"qm9:gap"`` style variants, or ``property=``).
+
+    ``columns`` (a :class:`~w2sg.data.files.Columns`) names the columns of a hub dataset
+    ``hf:owner/name[:config]``; registered datasets fix their own columns.
 
     ``limit`` keeps a seeded random subset of that many rows (in source order). Exact duplicate
     inputs are left out (first kept) and, for SMILES, rows RDKit cannot parse; both are counted in
@@ -472,6 +486,10 @@ def load_dataset(
     are the dataset, so texts that become identical are de-duplicated like any others and the
     ids are the content hashes of the cut texts (identical inputs can never straddle splits).
     """
+    if columns is not None:
+        raise W2SGError(
+            f"the column options are for --data FILE and hf: datasets; {name!r} fixes its own"
+        )
     spec, variant = _split_name(name)
     if property is not None:
         variant = property

@@ -116,3 +116,56 @@ def make_splits(
                 raise W2SGError(f"example {i} is in both {seen[i]} and {name}; this is a bug")
             seen[i] = name
     return Splits(indices=indices, ids=ids)
+
+
+def splits_from_names(
+    names: Sequence[str],
+    ids: np.ndarray,
+    fractions: Sequence[float] = (0.4, 0.4, 0.2),
+    seed: int = 0,
+    stratify: np.ndarray | None = None,
+) -> Splits:
+    """Splits given per row (a data file's split column) instead of drawn.
+
+    ``names`` holds ``weak_train``, ``w2s_train``, ``test``, ``val`` or ``train``; ``train`` rows
+    are divided between weak_train and w2s_train by :func:`make_splits` (same seed, stratified) in
+    the ratio of the first two ``fractions``. The other fractions are not used: the file decides.
+    """
+    ids = np.asarray(ids).astype(str)
+    split_of = np.asarray(names, dtype=object)
+    if len(split_of) != len(ids):
+        raise W2SGError(f"{len(split_of)} split names for {len(ids)} rows; one per row is needed")
+    unknown = sorted(set(split_of) - {*SPLIT_NAMES, "train"})
+    if unknown:
+        raise W2SGError(f"unknown split name {unknown[0]!r}; use {', '.join(SPLIT_NAMES)} or train")
+    train = np.flatnonzero(split_of == "train")
+    if len(train):
+        part = np.asarray(fractions[:2], dtype=float)
+        inner = make_splits(
+            ids[train],
+            part / part.sum(),
+            seed=seed,
+            stratify=None if stratify is None else np.asarray(stratify)[train],
+        )
+        split_of = split_of.copy()
+        for name in ("weak_train", "w2s_train"):
+            split_of[train[inner[name]]] = name
+    indices = {name: np.flatnonzero(split_of == name) for name in SPLIT_NAMES}
+    for name in ("weak_train", "w2s_train", "test"):
+        if len(indices[name]) == 0:
+            raise W2SGError(
+                f"the split column gives no {name} rows; it needs test rows and training rows "
+                "(train, or weak_train and w2s_train)"
+            )
+    if len(indices["val"]) == 0:
+        del indices["val"]
+    seen: dict[str, str] = {}
+    for name, idx in indices.items():
+        for i in np.unique(ids[idx]):
+            if i in seen:
+                raise W2SGError(
+                    f"example {i} is in both {seen[i]} and {name} of the split column; "
+                    "give each id (and each distinct input) one split"
+                )
+            seen[i] = name
+    return Splits(indices=indices, ids=ids)

@@ -31,7 +31,7 @@ import numpy as np
 from w2sg import atomic
 from w2sg import metrics as M
 from w2sg.config import RunConfig
-from w2sg.data.splits import content_ids, make_splits
+from w2sg.data.splits import content_ids, make_splits, splits_from_names
 from w2sg.errors import W2SGError
 from w2sg.heads.softmax import SoftmaxHead
 from w2sg.pipeline import prepare_labels
@@ -237,11 +237,13 @@ def epoch_study(
     epochs: Sequence[int] = DEFAULT_EPOCHS,
     *,
     ids: np.ndarray | None = None,
+    given_splits: Sequence[str] | None = None,
 ) -> EpochStudy:
     """Train weak → weak labels on D̂ → Adam student, recording section-5 quantities per epoch.
 
     Splits and labels as in :func:`w2sg.pipeline.run_pipeline` (same ids, fractions and seed, so
-    the same rows; ``ids`` default to content hashes of the representation rows and the label).
+    the same rows; ``ids`` default to content hashes of the representation rows and the label;
+    ``given_splits`` as there: a data file's own split of each row).
     The weak model is a :class:`~w2sg.heads.softmax.SoftmaxHead` (L-BFGS, ``xent``, l2 =
     ``config.weak_ridge``) on weak_train with true labels; its soft predictions on w2s_train
     are the student's targets. The student is a SoftmaxHead with ``config.loss``, l2 =
@@ -284,7 +286,12 @@ def epoch_study(
     elif len(ids) != len(labels):
         raise W2SGError(f"ids has {len(ids)} rows but there are {len(labels)} labels")
     stratify = lab.values if config.task == "classification" else None
-    splits = make_splits(ids, config.fractions, seed=config.seed, stratify=stratify)
+    if given_splits is not None:
+        splits = splits_from_names(
+            given_splits, ids, config.fractions, seed=config.seed, stratify=stratify
+        )
+    else:
+        splits = make_splits(ids, config.fractions, seed=config.seed, stratify=stratify)
     tr, hat, te = splits["weak_train"], splits["w2s_train"], splits["test"]
     for name, idx in (("weak_train", tr), ("w2s_train", hat), ("test", te)):
         if len(idx) < 2:
