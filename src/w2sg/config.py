@@ -19,7 +19,19 @@ Head = Literal["ridge", "softmax", "convex_kl", "least_squares"]
 
 TASKS: tuple[str, ...] = ("classification", "regression", "probability")
 HEADS: tuple[str, ...] = ("ridge", "softmax", "convex_kl", "least_squares")
-LOSSES: tuple[str, ...] = ("xent", "reverse_kl", "hard", "logconf")
+LOSSES: tuple[str, ...] = (
+    "xent",
+    "reverse_kl",
+    "hard",
+    "logconf",
+    "logconf_oai",
+    "logconf_eai",
+    "product",
+    "window",
+    "entropy",
+)
+# Losses that need the steps of a mini-batch optimiser (w2sg.heads.losses.needs_steps).
+STEP_LOSSES: tuple[str, ...] = ("logconf_oai", "logconf_eai", "product", "window", "entropy")
 OPTIMIZERS: tuple[str, ...] = ("lbfgs", "adam")
 K_RULES: tuple[str, ...] = ("k", "variance", "noise_floor", "gavish_donoho")
 
@@ -113,6 +125,11 @@ class RunConfig:
         if self.optimizer not in OPTIMIZERS:
             raise W2SGError(
                 f"unknown optimizer {self.optimizer!r}; use one of {', '.join(OPTIMIZERS)}"
+            )
+        if self.head == "softmax" and self.loss in STEP_LOSSES and self.optimizer == "lbfgs":
+            raise W2SGError(
+                f"loss {self.loss!r} depends on the training step and the student's own "
+                "predictions; full-batch L-BFGS has no steps: add --optimizer adam"
             )
         if self.task == "regression" and self.head in ("softmax", "convex_kl"):
             raise W2SGError(

@@ -90,6 +90,7 @@ def _bad(tmp, name, arr):
         ("float_labels", "integer class labels"),
         ("too_small", "split"),
         ("loss", "unknown loss"),
+        ("step_loss", "full-batch L-BFGS has no steps: add --optimizer adam"),
     ],
 )
 def test_bad_input_gives_one_line_and_exit_2(arrays, capsys, case, pattern):
@@ -111,6 +112,8 @@ def test_bad_input_gives_one_line_and_exit_2(arrays, capsys, case, pattern):
         y = _bad(arrays, "ys.npy", np.array([0, 1, 0, 1]))
     elif case == "loss":
         extra = ["--loss", "bogus"]
+    elif case == "step_loss":
+        extra = ["--loss", "logconf_eai"]
     code = main(["run", "--weak", W, "--strong", S, "--labels", y, *extra])
     err = capsys.readouterr().err
     assert code == 2

@@ -11,10 +11,12 @@ from w2sg.errors import W2SGError
 from w2sg.heads import LOSSES, get_loss
 from w2sg.heads.losses import (
     EPS,
+    Loss,
     StepState,
     logconf,
     logconf_alpha,
     logconf_targets,
+    needs_steps,
 )
 
 SHAPES = [(7, 2), (6, 3), (9, 5)]
@@ -100,7 +102,13 @@ BRUTE = {"xent": _np_xent, "reverse_kl": _np_reverse_kl, "hard": _np_hard}
 def test_registry_matches_config_names() -> None:
     assert set(LOSSES) == set(config.LOSSES)
     for name, fn in LOSSES.items():
-        assert get_loss(name) is fn
+        if isinstance(fn, Loss):  # a fresh copy with the same options, never the shared entry
+            got = get_loss(name)
+            assert got == fn and got is not fn and type(got) is type(fn)
+            assert needs_steps(got) == (name in config.STEP_LOSSES)
+        else:
+            assert get_loss(name) is fn
+            assert not needs_steps(fn) and name not in config.STEP_LOSSES
         assert fn.__doc__ and "loss" in fn.__doc__
 
 

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 
 from w2sg.cli.theory import add_kernel_arguments, kernel_config_from_args
-from w2sg.config import HEADS, LOSSES, OPTIMIZERS, TASKS, RunConfig, default_head
+from w2sg.config import HEADS, LOSSES, OPTIMIZERS, STEP_LOSSES, TASKS, RunConfig, default_head
 from w2sg.errors import W2SGError
 
 
@@ -101,7 +101,11 @@ def add_run_config_arguments(parser: argparse.ArgumentParser) -> None:
         "--head", choices=HEADS, default=None,
         help="default: ridge for regression, softmax for classification and probability",
     )  # fmt: skip
-    g.add_argument("--loss", default=d.loss, help=f"student loss: {', '.join(LOSSES)}")
+    g.add_argument(
+        "--loss", default=d.loss,
+        help=f"the w2s student's loss, one of {', '.join(LOSSES)} (docs/pipeline.md: losses; "
+        f"{', '.join(STEP_LOSSES)} need --optimizer adam with the softmax head)",
+    )  # fmt: skip
     g.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer)
     g.add_argument(
         "--weak-ridge", type=float, default=d.weak_ridge, help="β_w, L2 of the weak head"

@@ -39,7 +39,15 @@ from scipy.optimize import minimize
 from scipy.special import expit, log_expit
 
 from w2sg.errors import W2SGError
-from w2sg.heads.losses import LossFn, StepState, get_loss, logconf, logconf_targets, xent
+from w2sg.heads.losses import (
+    LossFn,
+    StepState,
+    get_loss,
+    logconf,
+    logconf_targets,
+    needs_steps,
+    xent,
+)
 
 __all__ = ["OPTIMIZERS", "SoftmaxHead", "sklearn_C"]
 
@@ -416,6 +424,14 @@ class SoftmaxHead:
        condition: the gradient of ``xent`` on u(W) is zero at W itself. If ĥ still changes after
        the last round, a ``RuntimeWarning`` says so.
 
+    The losses of the reference codebases (``logconf_oai``, ``logconf_eai``, ``product``,
+    ``window``, ``entropy``; :mod:`w2sg.heads.losses`) need steps: under ``adam`` a step is one
+    mini-batch update, ``StepState(step, epochs·⌈n/batch_size⌉, batch_size)`` with ``step``
+    counting the updates already made (0-based), so their warm-ups run over the whole schedule
+    (openai's fraction) or its first updates (EleutherAI's ``warmup_steps``), and the loss's
+    ``start`` hook is called with all the targets before the first update. Full-batch ``lbfgs``
+    has no steps and would minimise a moving objective: it refuses them with a ``W2SGError``.
+
     Per-epoch callbacks: ``fit(..., epoch_callback=f)`` calls ``f(epoch, head)`` with ``coef_`` and
     ``intercept_`` set to the current parameters. Only ``adam`` gives one call per epoch
     (epoch = 1..epochs); ``lbfgs`` solves one full-batch problem and calls ``f(1, head)`` once, at
@@ -462,6 +478,12 @@ class SoftmaxHead:
         if self.optimizer not in OPTIMIZERS:
             raise W2SGError(
                 f"unknown optimizer {self.optimizer!r}; use one of {', '.join(OPTIMIZERS)}"
+            )
+        if self.optimizer == "lbfgs" and needs_steps(loss_fn):
+            raise W2SGError(
+                f"loss {getattr(loss_fn, 'name', loss_fn)!r} depends on the training step and the "
+                "student's own predictions, which full-batch L-BFGS does not have; use "
+                "optimizer 'adam' (--optimizer adam)"
             )
         if not (math.isfinite(self.l2) and self.l2 >= 0):
             raise W2SGError(f"l2 must be a finite number >= 0; got {self.l2}")
@@ -621,13 +643,23 @@ class SoftmaxHead:
         opt = torch.optim.Adam([theta], lr=self.lr)
         generator = torch.Generator().manual_seed(self.seed)
         total_steps = self.epochs * math.ceil(n / self.batch_size)
+        batch_size = min(self.batch_size, n)
+        begin = getattr(loss_fn, "start", None)
+        if begin is not None:
+            begin(torch.from_numpy(t))
         step = 0
         for epoch in range(1, self.epochs + 1):
             order = torch.randperm(n, generator=generator).numpy()
             for start in range(0, n, self.batch_size):
                 idx = order[start : start + self.batch_size]
                 objective = _Objective(
-                    h[idx], mean, t[idx], loss_fn, self.l2, False, StepState(step, total_steps)
+                    h[idx],
+                    mean,
+                    t[idx],
+                    loss_fn,
+                    self.l2,
+                    False,
+                    StepState(step, total_steps, batch_size),
                 )
                 _, grad = objective(theta_np)
                 theta.grad = torch.from_numpy(grad)
