@@ -84,6 +84,58 @@ class KernelConfig:
         if self.rule == "noise_floor" and self.noise_floor <= 1.0:
             raise W2SGError(f"--noise-floor must be > 1, got {self.noise_floor}")
 
+    @classmethod
+    def from_options(
+        cls,
+        *,
+        k_weak: int | None = None,
+        k_strong: int | None = None,
+        variance: float | None = None,
+        noise_floor: float | None = None,
+        gavish_donoho: bool = False,
+        hard: bool = False,
+        gamma_weak: float | None = None,
+        gamma_strong: float | None = None,
+        center: bool = True,
+    ) -> KernelConfig:
+        """The kernel configuration of the command-line flags of the same names (``w2sg run`` and
+        ``w2sg metric``) and of the Python API's keyword options: one k rule (``k_weak`` and
+        ``k_strong``, ``variance``, ``noise_floor`` or ``gavish_donoho``; default ``variance``
+        0.9), and either ``hard`` or explicit γ's."""
+        given = [
+            name
+            for name, used in (
+                ("--k-weak/--k-strong", k_weak is not None or k_strong is not None),
+                ("--variance", variance is not None),
+                ("--noise-floor", noise_floor is not None),
+                ("--gavish-donoho", bool(gavish_donoho)),
+            )
+            if used
+        ]
+        if len(given) > 1:
+            raise W2SGError(f"choose one k rule, not {' and '.join(given)}")
+        if hard and (gamma_weak is not None or gamma_strong is not None):
+            raise W2SGError("--hard sets γ = 0; drop --gamma-weak/--gamma-strong or --hard")
+        rule = {
+            "--k-weak/--k-strong": "k",
+            "--noise-floor": "noise_floor",
+            "--gavish-donoho": "gavish_donoho",
+        }.get(given[0] if given else "", "variance")
+        default = cls()
+        config = cls(
+            rule=rule,
+            k_weak=k_weak,
+            k_strong=k_strong,
+            variance=variance if variance is not None else default.variance,
+            noise_floor=noise_floor if noise_floor is not None else default.noise_floor,
+            hard=bool(hard),
+            gamma_weak=gamma_weak,
+            gamma_strong=gamma_strong,
+            center=bool(center),
+        )
+        config.validate()
+        return config
+
 
 @dataclass(frozen=True)
 class RunConfig:

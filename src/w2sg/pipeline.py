@@ -243,14 +243,19 @@ class RunResult:
 
     def save(self, out_dir: str | Path) -> Path:
         """Write ``config.json``, ``metrics.json`` and ``predictions.npz`` atomically."""
-        out = Path(out_dir)
-        out.mkdir(parents=True, exist_ok=True)
-        record = self.to_dict()
-        config = {"config": record["config"], "provenance": record["provenance"]}
-        atomic.write_json(out / "config.json", config)
-        atomic.write_json(out / "metrics.json", record)
-        atomic.save_npz(out / "predictions.npz", self.prediction_arrays())
-        return out
+        return write_run_folder(out_dir, self.to_dict(), self.prediction_arrays())
+
+
+def write_run_folder(out_dir: str | Path, record: dict[str, Any], arrays: dict[str, Any]) -> Path:
+    """The run folder of ``w2sg run --out``: ``config.json`` (config and provenance),
+    ``metrics.json`` (the whole record) and ``predictions.npz`` (``arrays``), each atomically."""
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    config = {"config": record["config"], "provenance": record["provenance"]}
+    atomic.write_json(out / "config.json", config)
+    atomic.write_json(out / "metrics.json", record)
+    atomic.save_npz(out / "predictions.npz", arrays)
+    return out
 
 
 def _jsonable(obj: Any) -> Any:

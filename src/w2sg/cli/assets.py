@@ -149,120 +149,35 @@ def _datasets(args: argparse.Namespace) -> int:
 
 
 def _embed(args: argparse.Namespace) -> int:
-    import numpy as np
+    from w2sg.api import COLUMN_OPTIONS, embed
 
-    from w2sg.atomic import save_npy
-    from w2sg.data.datasets import read_lines, truncate_words
-    from w2sg.data.splits import text_ids
-    from w2sg.represent.cache import atomic_write_json
-    from w2sg.represent.extract import embed
-    from w2sg.represent.models import get_spec
+    columns: dict[str, Any] = {name: getattr(args, name, None) for name in COLUMN_OPTIONS}
 
     if args.out.suffix != ".npy":
         raise W2SGError(f"--out must end in .npy, got {args.out}")
-    if args.limit is not None and args.limit < 1:
-        raise W2SGError(f"--limit must be >= 1, got {args.limit}")
-    spec = get_spec(args.model)
-    meta: dict[str, Any] = {
-        "model": args.model,
-        "layer": args.layer,
-        "pooling": args.pooling,
-        "max_words": args.max_words,
-    }
-    data: Any = None
-    labels_match = True
-    if args.dataset or args.data:
-        from w2sg.cli.run import describe_data, load_data
-
-        args.data_seed = args.seed
-        data = load_data(args)
-        print("\n".join(describe_data(data)))
-        inputs, ids, kind = data.inputs, data.ids, data.kind
-        meta.update(dataset=data.name, task=data.task, classes=list(data.classes))
-        if data.provenance:
-            meta["data"] = data.provenance
-        if data.splits:
-            meta["splits"] = list(data.splits)
-    else:
-        from w2sg.cli.run import _column_options_given
-
-        given = _column_options_given(args)
-        if given:
-            raise W2SGError(f"{given[0]} names a column of --data FILE (or --dataset hf:...)")
-        path = args.texts or args.smiles
-        kind = "text" if args.texts else "smiles"
-        labels_match = _warn_lines(path, args.labels)
-        inputs = read_lines(path)
-        if args.limit is not None:
-            inputs = inputs[: args.limit]
-        if args.max_words is not None:
-            if args.max_words < 1 or kind != "text":
-                raise W2SGError("--max-words takes N >= 1 and applies to texts, not SMILES")
-            inputs, _ = truncate_words(inputs, args.max_words)
-        ids = [str(i) for i in text_ids(inputs)]
-        meta.update(source=str(path))
-    if spec.kind != kind:
-        raise W2SGError(
-            f"model {args.model!r} reads {spec.kind}, but the inputs are {kind}; pick a {kind} "
-            "model (w2sg models)"
-        )
-    start = time.perf_counter()
-    X = embed(
+    result = embed(
         args.model,
-        inputs,
+        args.dataset or args.texts or args.smiles,
+        data=args.data,
+        **columns,
+        labels=args.labels,
+        kind="text" if args.texts else "smiles" if args.smiles else None,
         layer=args.layer,
         pooling=args.pooling,
+        limit=args.limit,
+        seed=args.seed,
+        max_words=args.max_words,
         batch_size=args.batch_size,
         device=args.device,
         cache=not args.no_cache,
+        echo=print,
     )
-    elapsed = time.perf_counter() - start
-    save_npy(args.out, np.asarray(X))
-    meta.update(shape=list(X.shape), ids=ids)
-    if data is not None:
-        meta["labels"] = data.labels.tolist()
-    elif args.labels is not None and labels_match and args.limit is None:
-        from w2sg.data.io import load_array
-
-        meta["labels"] = load_array(str(args.labels), "--labels").tolist()
-    atomic_write_json(args.out.with_suffix(".json"), meta)
+    result.save(args.out)
     print(
-        f"wrote {args.out} {tuple(X.shape)} float32 and {args.out.with_suffix('.json')} "
-        f"in {elapsed:.2f} s"
+        f"wrote {args.out} {result.shape} float32 and {args.out.with_suffix('.json')} "
+        f"in {result.seconds:.2f} s"
     )
     return 0
-
-
-def _warn_lines(path: Path, labels: Path | None) -> bool:
-    """Warn about what one-text-per-line files get wrong: blank lines (skipped, so later rows
-    shift against labels kept elsewhere) and a line count that differs from ``--labels``.
-    Returns whether the labels (if any) match the texts."""
-    import sys
-
-    from w2sg.data.files import check_text_lines
-
-    found = check_text_lines(path)
-    if found.blank:
-        lines = ", ".join(map(str, found.blank[:5])) + (" …" if len(found.blank) > 5 else "")
-        print(
-            f"w2sg: warning: {path} has {len(found.blank)} blank lines (line {lines}), skipped: "
-            "rows after them shift; for texts with newlines use --data FILE --text-column COL",
-            file=sys.stderr,
-        )
-    if labels is not None:
-        from w2sg.data.io import load_array
-
-        n_labels = len(load_array(str(labels), "--labels"))
-        n_texts = found.n_lines - len(found.blank)
-        if n_labels != n_texts:
-            print(
-                f"w2sg: warning: {path} has {n_texts} non-blank lines but --labels has "
-                f"{n_labels} rows, so the labels are not copied; a text with a newline spans "
-                "several lines: use --data FILE --text-column COL",
-                file=sys.stderr,
-            )
-            return False
-    return True
 
 
 def _human(n: float) -> str:

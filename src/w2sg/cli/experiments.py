@@ -22,7 +22,7 @@ def _json_safe(value: Any) -> Any:
 
 
 def cmd_sweep(args: argparse.Namespace) -> int:
-    from w2sg.experiments.executors import run_sweep
+    from w2sg.api import sweep as run_sweep
     from w2sg.experiments.sweep import load_sweep
 
     sweep = load_sweep(args.config)

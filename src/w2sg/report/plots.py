@@ -94,6 +94,20 @@ def pgr_bars(
     plt = _plt()
     n = len(labels)
     fig, ax = plt.subplots(figsize=(max(5.0, 0.55 * n + 2.5), 4.0), constrained_layout=True)
+    draw_pgr(ax, labels, values, ci_low, ci_high)
+    ax.set_title(title, fontsize=11)
+    return _save(fig, path)
+
+
+def draw_pgr(
+    ax: Any,
+    labels: Sequence[str],
+    values: np.ndarray,
+    ci_low: np.ndarray,
+    ci_high: np.ndarray,
+) -> None:
+    """Draw PGR bars with their bootstrap intervals on ``ax`` (NaN PGRs as grey 'n/a' bars)."""
+    n = len(labels)
     v = np.asarray(values, float)
     lo, hi = np.asarray(ci_low, float), np.asarray(ci_high, float)
     pos = np.arange(n)
@@ -112,9 +126,7 @@ def pgr_bars(
     ax.set_xticklabels(labels, rotation=45 if n > 4 else 0, ha="right" if n > 4 else "center",
                        fontsize=8)  # fmt: skip
     ax.set_ylabel("PGR (test)")
-    ax.set_title(title, fontsize=11)
     ax.grid(axis="y", alpha=0.3)
-    return _save(fig, path)
 
 
 def reliability(
@@ -127,9 +139,8 @@ def reliability(
     frequency of the predicted class (y) in equal-width bins; ``(proba, labels)`` with integer
     labels, or with a probability task's soft truth in [0, 1] (then the truth's probability of
     the predicted class)."""
-    return reliability_from_bins(
-        path, title, {name: _bins(proba, truth, n_bins) for name, (proba, truth) in curves.items()}
-    )
+    bins = {name: bins_of(proba, truth, n_bins) for name, (proba, truth) in curves.items()}
+    return reliability_from_bins(path, title, bins)
 
 
 def reliability_from_bins(path: Path, title: str, bins: dict[str, dict[str, list[float]]]) -> Path:
@@ -140,29 +151,42 @@ def reliability_from_bins(path: Path, title: str, bins: dict[str, dict[str, list
     fig, (ax, hist) = plt.subplots(
         2, 1, figsize=(5.2, 5.6), height_ratios=(3, 1), sharex=True, constrained_layout=True
     )
+    draw_reliability(ax, bins, hist=hist)
+    ax.set_title(title, fontsize=11)
+    return _save(fig, path)
+
+
+def draw_reliability(
+    ax: Any, bins: dict[str, dict[str, list[float]]], *, hist: Any = None, color: int = 0
+) -> None:
+    """Draw the reliability curves of ``bins`` (model name → bin sums) on ``ax``: mean confidence
+    (x) against observed frequency (y) per non-empty bin, with the diagonal; the confidence
+    histogram on ``hist`` when given. ``color`` is the index of the first model's colour."""
     ax.plot([0, 1], [0, 1], ":", color="0.4", label="perfect calibration")
-    for i, (name, b) in enumerate(bins.items()):
+    for i, (name, b) in enumerate(bins.items(), start=color):
         counts = np.asarray(b["count"], float)
         used = counts > 0
         mean_conf = np.asarray(b["confidence"], float)[used] / counts[used]
         freq = np.asarray(b["correct"], float)[used] / counts[used]
         ax.plot(mean_conf, freq, "o-", color=f"C{i}", label=name, ms=4)
-        shown = counts[:-1].copy()
-        shown[-1] += counts[-1]  # confidence exactly 1 drawn in the top bin
-        edges = np.linspace(0.0, 1.0, len(shown) + 1)
-        hist.stairs(shown, edges, color=f"C{i}", label=name)
+        if hist is not None:
+            shown = counts[:-1].copy()
+            shown[-1] += counts[-1]  # confidence exactly 1 drawn in the top bin
+            edges = np.linspace(0.0, 1.0, len(shown) + 1)
+            hist.stairs(shown, edges, color=f"C{i}", label=name)
     ax.set_ylabel("observed frequency")
     ax.set_xlim(0, 1)
     ax.set_ylim(0, 1)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    ax.set_title(title, fontsize=11)
-    hist.set_xlabel("predicted confidence")
-    hist.set_ylabel("count")
-    return _save(fig, path)
+    if hist is not None:
+        hist.set_xlabel("predicted confidence")
+        hist.set_ylabel("count")
+    else:
+        ax.set_xlabel("predicted confidence")
 
 
-def _bins(proba: np.ndarray, truth: np.ndarray, n_bins: int) -> dict[str, list[float]]:
+def bins_of(proba: np.ndarray, truth: np.ndarray, n_bins: int = 10) -> dict[str, list[float]]:
     """Bin sums of one model's predictions (:func:`w2sg.metrics.reliability_bins`): top-label
     confidence against correctness, which for a probability task's soft truth t is the truth's
     probability of the predicted class (the quantity its ECE uses)."""

@@ -1,0 +1,92 @@
+"""The text summary of one run: the table ``w2sg run`` prints and ``Result.summary()`` returns.
+
+It reads only the run record (``RunResult.to_dict()``, the ``--json`` object), so a record loaded
+from ``metrics.json`` prints the same table as the run that wrote it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def _fmt(x: Any, digits: int = 4) -> str:
+    if x is None:
+        return "n/a"
+    if isinstance(x, float):
+        return f"{x:.{digits}f}"
+    return str(x)
+
+
+def format_summary(record: dict[str, Any]) -> str:
+    """A readable table of one run: weak / w2s / ceiling, PGR, theory and bounds highlights."""
+    task = record["task"]
+    cols = {
+        "classification": ["accuracy", "auroc", "cross_entropy", "ece", "smooth_ce"],
+        "probability": ["kl", "accuracy", "ece", "smooth_ce", "mse"],
+        "regression": ["mse", "rmse", "mae", "r2"],
+    }[task]
+    n = record["n"]
+    lines = ["split sizes: " + " · ".join(f"{k} {v}" for k, v in n.items())]
+    mapping = (record.get("provenance") or {}).get("data", {}).get("label_mapping")
+    if mapping:
+        lines.append("classes: " + ", ".join(f"{i} = {c}" for c, i in mapping.items()))
+    lines.append("")
+    lines.append(f"{'model':<10}" + "".join(f"{c:>15}" for c in cols))
+    for model in ("weak", "w2s", "ceiling"):
+        row = record[model]
+        lines.append(f"{model:<10}" + "".join(f"{_fmt(row.get(c)):>15}" for c in cols))
+    p = record["pgr"]
+    pgr = f"PGR ({p['metric']}, test): {_fmt(p['value'], 3)}"
+    if p.get("ci_low") is not None:
+        pgr += f"  95% CI [{_fmt(p['ci_low'], 3)}, {_fmt(p['ci_high'], 3)}]"
+    if p.get("reason"):
+        pgr += f"  ({p['reason']})"
+    lines += ["", pgr]
+    t = record.get("theory")
+    if t:
+        lines += [
+            "",
+            "representation kernels (ridge heads, following [X]):",
+            f"  label-free ‖P_s(I−P_w)‖_op {_fmt(t.get('op_norm'))}   "
+            f"‖·‖_F²/n {_fmt(t.get('fro_sq_over_n'))}   k_weak {t.get('k_weak')}   "
+            f"k_strong {t.get('k_strong')}",
+            f"  predicted gap G {_fmt(t.get('predicted_gap'))}   measured PredGap "
+            f"{_fmt(t.get('measured_gap'))}   Err(w2s)−Err(ceiling) "
+            f"{_fmt(t.get('w2s_minus_ceiling'))}   cross term {_fmt(t.get('cross_term'))}",
+            f"  weak error on D̂ ‖e‖²/n {_fmt(t.get('weak_error_hat'))}   inherited ‖S_s e‖²/n "
+            f"{_fmt(t.get('inherited_error'))}   corrected ‖(I−S_s)e‖²/n "
+            f"{_fmt(t.get('corrected_error'))}",
+        ]
+    b = record.get("bounds")
+    if b:
+        lines += ["", "bounds (following [Y]/[C]; test unless marked D̂):"]
+        rows: list[tuple[str, Any]] = []
+        if "generalization" in b:
+            rows.append(("cross-entropy, TV form", b["generalization"]["tv"]))
+            rows.append(("0-1 error", b["disagreement"]))
+            for entry in b["calibration"]["per_class"]:
+                rows.append((f"smooth CE, class {entry['class']}", entry["mean_abs"]))
+        for name in ("misfit_sq", "misfit_kl"):
+            if name in b:
+                rows.append((f"{name} on D̂", b[name]["train"]))
+                rows.append((f"{name} on test", b[name]["test"]))
+        for label, entry in rows:
+            lines.append(f"  {label:<24}{_bound_row(entry)}")
+        for note in b.get("notes", []):
+            lines.append(f"  note: {note}")
+    for note in record.get("notes", []):
+        lines.append(f"note: {note}")
+    return "\n".join(lines)
+
+
+def _bound_row(entry: dict[str, Any]) -> str:
+    """One line for a bound ``{measured, weak, lower, upper, holds}`` or a misfit entry."""
+    if "misfit" in entry:
+        return (
+            f"err_w2s {_fmt(entry['err_w2s'])} ≤ err_weak − misfit = {_fmt(entry['err_weak'])} − "
+            f"{_fmt(entry['misfit'])}   holds {entry['holds']}"
+        )
+    return (
+        f"measured {_fmt(entry['measured'])}  weak {_fmt(entry.get('weak'))}  "
+        f"bound [{_fmt(entry.get('lower'))}, {_fmt(entry.get('upper'))}]  holds {entry['holds']}"
+    )

