@@ -399,3 +399,45 @@ def test_sweep_and_load_store(tmp_path: Path, capsys) -> None:
     assert w2sg.load_store(db, status="failed").empty
     with pytest.raises(W2SGError, match="does not exist"):
         w2sg.load_store(tmp_path / "none.db")
+
+
+# -- data files --------------------------------------------------------------------------------
+
+
+@needs("tokenlearn-static-model")
+def test_data_file_through_the_api_equals_the_cli(tmp_path: Path, capsys, monkeypatch) -> None:
+    """A CSV with newlines, quotes and string labels: w2sg.run(data=...) = w2sg run --data, and
+    embeddings of the file carry its ids, labels and task into w2sg.run and w2sg.metric."""
+    import pandas as pd
+
+    monkeypatch.setenv("W2SG_CACHE_DIR", str(tmp_path / "cache"))
+    rng = np.random.default_rng(0)
+    good = ['great, "moving" film', "a joy\nto watch", "wonderful — très bien", "loved it"]
+    bad = ['boring, "dull" film', "a chore\nto sit through", "awful — très mal", "hated it"]
+    pos = rng.random(200) < 0.5
+    texts = [f"{(good if p else bad)[i % 4]} ({i})" for i, p in enumerate(pos)]
+    path = tmp_path / "f.csv"
+    pd.DataFrame({"review": texts, "label": np.where(pos, "pos", "neg")}).to_csv(path, index=False)
+    cols = ["--data", str(path), "--text-column", "review", "--label-column", "label"]
+    models = ["--weak", "static-64", "--strong", "static-64"]
+    cli = _cli_json(capsys, "run", *cols, *models, "--bootstrap", "50", "--label-order", "neg,pos")
+    seen: list[str] = []
+    api = w2sg.run(
+        data=path, text_column="review", label_column="label", label_order=["neg", "pos"],
+        weak="static-64", strong="static-64", bootstrap=50, echo=seen.append,
+    )  # fmt: skip
+    assert api.to_dict() == cli
+    assert cli["provenance"]["data"]["label_mapping"] == {"neg": 0, "pos": 1}
+    assert any("'neg' → 0, 'pos' → 1" in line for line in seen)
+    assert "classes: 0 = neg, 1 = pos" in api.summary()
+
+    emb = w2sg.embed("static-64", data=path, text_column="review", label_column="label",
+                     progress=False)  # fmt: skip
+    assert len(emb) == 200 and emb.meta["task"] == "classification"
+    by_embedding = w2sg.run(weak=emb, strong=emb, bootstrap=50)
+    for key in ("n", "weak", "w2s", "ceiling", "pgr", "theory"):
+        assert by_embedding[key] == api[key]
+    m = w2sg.metric(emb, emb, k_weak=4, k_strong=4)
+    cli_m = _cli_json(capsys, "metric", *cols, *models, "--k-weak", "4", "--k-strong", "4")
+    assert m.to_dict() == cli_m
+    assert m["label_encoding"].startswith("±1")
