@@ -16,7 +16,7 @@ from w2sg import __version__
 from w2sg.errors import W2SGError
 
 # Command-group modules, in the order their commands appear in ``w2sg --help``.
-_GROUPS = ("run", "theory", "bounds", "assets", "pretrain", "experiments")
+_GROUPS = ("run", "theory", "rank", "bounds", "assets", "pretrain", "experiments")
 
 
 def build_parser() -> argparse.ArgumentParser:

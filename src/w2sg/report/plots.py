@@ -351,3 +351,26 @@ def epoch_curves(path: Path, title: str, columns: dict[str, np.ndarray]) -> Path
         ax.grid(alpha=0.3)
     fig.suptitle(title, fontsize=11)
     return _save(fig, path)
+
+
+def rank_bars(path: Path, ranking: dict[str, Any]) -> Path:
+    """Horizontal bars of a ranking (``RankResult.to_dict()``): the ranking metric per candidate,
+    best at the top, with each candidate's k's."""
+    plt = _plt()
+    rows = ranking["candidates"]
+    by = ranking["by"]
+    fig, ax = plt.subplots(figsize=(7.0, 1.0 + 0.32 * len(rows)), constrained_layout=True)
+    names = [r["name"] for r in rows][::-1]
+    v = np.array([float(r[by]) for r in rows][::-1])
+    ax.barh(range(len(rows)), v, color="C0")
+    for i, r in enumerate(rows[::-1]):
+        ax.text(v[i], i, f" {v[i]:.3f}  k_w {r['k_weak']} k_s {r['k_strong']}", va="center",
+                fontsize=7)  # fmt: skip
+    ax.set_yticks(range(len(rows)))
+    ax.set_yticklabels(names, fontsize=8)
+    ax.set_xlim(0, float(np.nanmax(v)) * 1.35 if len(v) and np.nanmax(v) > 0 else 1.0)
+    fixed_role = "weak" if ranking["role"] == "strong" else "strong"
+    ax.set_xlabel(f"{by} (smaller is better)")
+    ax.set_title(f"{ranking['role']} candidates for {fixed_role} = {ranking['fixed']}", fontsize=10)
+    ax.grid(axis="x", alpha=0.3)
+    return _save(fig, path)

@@ -24,6 +24,7 @@ removes the label mean from the predicted weak error.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple
 
@@ -424,6 +425,34 @@ def theory_block(
 
     theta_w, b_w = train_dec.solve(Ytr, beta_weak)
     weak_pred_hat = Wh @ theta_w + b_w
+
+    weak = _principal(_decompose(Wh, "weak_hat", center), config.k_weak, config)
+    strong = _principal(strong_dec, config.k_strong, config)
+    delta_train = _weak_train_delta(train_dec, weak.k)
+    result = _metrics_from_decompositions(
+        weak, strong, delta_train, Yh, beta_weak, beta_strong, config
+    )
+    out: dict[str, Any] = dict(result.metrics)
+    out.update(_measured(strong_dec, St, weak_pred_hat, Yh, Yt, beta_strong))
+    measured_gap = out["measured_gap"]
+    out["gap_ratio"] = (
+        float(out["predicted_gap"]) / measured_gap if measured_gap > 0 else float("nan")
+    )
+    return out
+
+
+def _measured(
+    strong_dec: RidgeDecomposition,
+    St: NDArray[np.floating[Any]],
+    weak_pred_hat: FloatArray,
+    Yh: FloatArray,
+    Yt: FloatArray,
+    beta_strong: float,
+) -> dict[str, float]:
+    """The exact identities of section 2 for a strong ridge head (β_s) trained on D̂ with the
+    labels ``weak_pred_hat`` (the student) and ``Yh`` (the ceiling), scored on the test rows
+    ``St`` against ``Yt``: the student is linear in its labels, so θ_w2s − θ_sc is the ridge
+    solution for e = weak_pred_hat − Yh, whatever produced the weak labels."""
     e = weak_pred_hat - Yh
 
     def fit_predict(labels: FloatArray) -> FloatArray:
@@ -434,28 +463,211 @@ def theory_block(
     f_sc = fit_predict(Yh)
     gap_pred = fit_predict(e)
     inherited = strong_dec.smoother_apply(e, beta_strong)
-
-    weak = _principal(_decompose(Wh, "weak_hat", center), config.k_weak, config)
-    strong = _principal(strong_dec, config.k_strong, config)
-    delta_train = _weak_train_delta(train_dec, weak.k)
-    result = _metrics_from_decompositions(
-        weak, strong, delta_train, Yh, beta_weak, beta_strong, config
-    )
-    out: dict[str, Any] = dict(result.metrics)
-    measured_gap = _mean_sq(gap_pred)
     w2s_error = _mean_sq(f_w2s - Yt)
     ceiling_error = _mean_sq(f_sc - Yt)
-    out.update(
-        measured_gap=measured_gap,
-        w2s_error=w2s_error,
-        ceiling_error=ceiling_error,
-        w2s_minus_ceiling=w2s_error - ceiling_error,
-        cross_term=2.0 * float(np.sum(gap_pred * (f_sc - Yt))) / St.shape[0],
-        inherited_error=_mean_sq(inherited),
-        corrected_error=_mean_sq(e - inherited),
-        weak_error_hat=_mean_sq(e),
-        gap_ratio=(
-            float(out["predicted_gap"]) / measured_gap if measured_gap > 0 else float("nan")
-        ),
-    )
+    return {
+        "measured_gap": _mean_sq(gap_pred),
+        "w2s_error": w2s_error,
+        "ceiling_error": ceiling_error,
+        "w2s_minus_ceiling": w2s_error - ceiling_error,
+        "cross_term": 2.0 * float(np.sum(gap_pred * (f_sc - Yt))) / St.shape[0],
+        "inherited_error": _mean_sq(inherited),
+        "corrected_error": _mean_sq(e - inherited),
+        "weak_error_hat": _mean_sq(e),
+    }
+
+
+def metrics_against_many(
+    fixed: ArrayLike,
+    candidates: Iterable[tuple[str, ArrayLike]],
+    *,
+    fixed_role: str = "strong",
+    y: ArrayLike | None = None,
+    beta_weak: float = 0.0,
+    beta_strong: float = 0.0,
+    config: KernelConfig | None = None,
+    workers: int | None = None,
+) -> Iterator[tuple[str, dict[str, JSONValue]]]:
+    """:func:`representation_metrics` of one fixed representation against many candidates, with
+    the fixed side factorised once.
+
+    ``fixed_role="strong"``: ``fixed`` is the strong representation on D̂ and every candidate a
+    weak one (ranking weak supervisors for a strong model); ``"weak"``: the transpose (ranking
+    strong models for one weak supervisor). Yields ``(name, metrics)`` in the candidates' order,
+    each ``metrics`` equal to ``representation_metrics(weak, strong, y=y, ...)`` of that pair
+    (δ_w of D̂, no ``weak_train``). Cost: one Gram eigendecomposition of ``fixed``, then one per
+    candidate plus O(n k_s k_w), so linear in the number of candidates.
+
+    ``workers`` (default: the cores this process may use): candidates decomposed at the same time,
+    each on one BLAS thread (the limit is process-wide while the generator runs). Many d × d
+    eigendecompositions with d ≤ 1,024 run faster side by side than one after another on threaded
+    BLAS, and far faster on a busy machine, where threaded BLAS spins (measured in
+    benchmarks/README.md). At most ``workers`` + 1 candidates are held at a time.
+    """
+    if fixed_role not in ("strong", "weak"):
+        raise W2SGError(f"fixed_role must be 'strong' or 'weak'; got {fixed_role!r}")
+    config = config or KernelConfig()
+    config.validate()
+    for name, beta in (("beta_weak", beta_weak), ("beta_strong", beta_strong)):
+        if not np.isfinite(beta) or beta < 0:
+            raise W2SGError(f"{name} must be a finite number >= 0; got {beta}")
+    other_role = "weak" if fixed_role == "strong" else "strong"
+    k_of = {"weak": config.k_weak, "strong": config.k_strong}
+    fixed_dec = _decompose(fixed, fixed_role, config.center)
+    n = fixed_dec.n_samples_
+    fixed_pd = _principal(fixed_dec, k_of[fixed_role], config)
+    del fixed_dec
+    y_arr = None if y is None else check_targets(y, n, "y")
+
+    def one(name: str, H: ArrayLike) -> dict[str, JSONValue]:
+        dec = _decompose(H, f"{other_role} candidate {name}", config.center)
+        if dec.n_samples_ != n:
+            raise W2SGError(
+                f"{other_role} candidate {name} has {dec.n_samples_} rows but the {fixed_role} "
+                f"representation has {n}; every representation must hold the same examples"
+            )
+        pd = _principal(dec, k_of[other_role], config)
+        weak, strong = (pd, fixed_pd) if fixed_role == "strong" else (fixed_pd, pd)
+        return _metrics_from_decompositions(
+            weak, strong, weak.delta, y_arr, beta_weak, beta_strong, config
+        ).metrics
+
+    workers = _n_workers() if workers is None else max(int(workers), 1)
+    if workers == 1:
+        for name, H in candidates:
+            yield name, one(name, H)
+        return
+    from concurrent.futures import Future, ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_limits
+
+    with threadpool_limits(limits=1), ThreadPoolExecutor(workers) as pool:
+        pending: list[tuple[str, Future[dict[str, JSONValue]]]] = []
+        for name, H in candidates:
+            pending.append((name, pool.submit(one, name, H)))
+            if len(pending) > workers:
+                done_name, future = pending.pop(0)
+                yield done_name, future.result()
+        for done_name, future in pending:
+            yield done_name, future.result()
+
+
+def _n_workers() -> int:
+    import os
+
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not on Linux
+        return os.cpu_count() or 1
+
+
+def combined_metrics(
+    weak_hats: Sequence[ArrayLike],
+    strong_hat: ArrayLike,
+    weights: ArrayLike,
+    *,
+    weak_trains: Sequence[ArrayLike] | None = None,
+    y: ArrayLike | None = None,
+    beta_weak: float = 0.0,
+    beta_strong: float = 0.0,
+    config: KernelConfig | None = None,
+) -> dict[str, Any]:
+    """The representation metrics of a weighted combination of M weak supervisors (docs/theory.md,
+    "Several weak supervisors").
+
+    With each member's principal kernel P_m = U_m D_m U_mᵀ on D̂ (as in
+    :func:`representation_metrics`, δ̃ from ``weak_trains[m]`` when given) and weights α, the
+    combination's kernel is P̄ = Σ_m α_m P_m. Returned (on D̂, n̂ rows):
+
+    - ``op_norm`` ‖P_s(I − P̄)‖_op and ``fro_sq_over_n`` ‖P_s(I − P̄)‖_F²/n̂ (label-free);
+    - with labels ``predicted_gap`` ‖P_s(I − P̄)ŷ‖²/n̂ and ``predicted_weak_error``
+      ‖(I − P̄)ŷ‖²/n̂;
+    - ``members``: each member's own :func:`representation_metrics` numbers.
+
+    Exact in low rank: with B = U_sᵀ − Σ_m α_m C_m D_m U_mᵀ (k_s × n̂, C_m = U_sᵀU_m),
+    P_s(I − P̄) = U_s D_s B, so ‖·‖_op² = λ_max(D_s B Bᵀ D_s) and ‖·‖_F² = tr(D_s B Bᵀ D_s); no
+    n̂ × n̂ matrix is formed (memory O(n̂ (k_s + max k_m))). That P̄ŷ describes the combined weak
+    labels is the approximation (X1) of each member, and holds for fixed weights only.
+    """
+    config = config or KernelConfig()
+    config.validate()
+    alpha = np.asarray(weights, dtype=np.float64)
+    if alpha.ndim != 1 or alpha.size != len(weak_hats) or not np.isfinite(alpha).all():
+        raise W2SGError(f"weights must be {len(weak_hats)} finite numbers, one per weak model")
+    if weak_trains is not None and len(weak_trains) != len(weak_hats):
+        raise W2SGError("give one weak_train representation per weak model, or none")
+    strong_dec = _decompose(strong_hat, "strong_hat", config.center)
+    n = strong_dec.n_samples_
+    strong = _principal(strong_dec, config.k_strong, config)
+    gamma_s = _gamma(config.gamma_strong, config.hard, beta_strong, strong.delta)
+    Us, Ds = kernel_operator(strong, gamma_s, hard=config.hard)
+    y_arr = None if y is None else check_targets(y, n, "y")
+    Y = None
+    if y_arr is not None:
+        Y = y_arr[:, None] if y_arr.ndim == 1 else y_arr
+        if config.center:
+            Y = Y - Y.mean(axis=0)
+    B = Us.T.copy()
+    PY = None if Y is None else np.zeros_like(Y)
+    members = []
+    for m, H in enumerate(weak_hats):
+        dec = _decompose(H, f"weak_hats[{m}]", config.center)
+        if dec.n_samples_ != n:
+            raise W2SGError(f"weak_hats[{m}] has {dec.n_samples_} rows but strong_hat has {n}")
+        weak = _principal(dec, config.k_weak, config)
+        delta = weak.delta
+        if weak_trains is not None:
+            delta = _weak_train_delta(
+                _decompose(weak_trains[m], "weak_train", config.center), weak.k
+            )
+        members.append(
+            _metrics_from_decompositions(weak, strong, delta, y_arr, beta_weak, beta_strong, config)
+            .metrics
+        )  # fmt: skip
+        gamma_w = _gamma(config.gamma_weak, config.hard, beta_weak, delta)
+        Uw, Dw = kernel_operator(weak, gamma_w, hard=config.hard)
+        B -= alpha[m] * ((Us.T @ Uw) * Dw) @ Uw.T
+        if Y is not None and PY is not None:
+            PY += alpha[m] * (Uw @ (Dw[:, None] * (Uw.T @ Y)))
+    M = Ds[:, None] * B
+    MMt = M @ M.T
+    top = float(np.linalg.eigvalsh(MMt)[-1]) if strong.k else 0.0
+    out: dict[str, Any] = {
+        "op_norm": float(np.sqrt(max(top, 0.0))),
+        "fro_sq_over_n": float(max(np.trace(MMt), 0.0)) / n,
+        "k_strong": int(strong.k),
+        "weights": [float(a) for a in alpha],
+    }
+    if Y is not None and PY is not None:
+        out["predicted_gap"] = float(np.sum((Ds[:, None] * (B @ Y)) ** 2)) / n
+        out["predicted_weak_error"] = float(np.sum((Y - PY) ** 2)) / n
+    out["members"] = members
     return out
+
+
+def labeller_theory_block(
+    *,
+    strong_hat: ArrayLike,
+    strong_test: ArrayLike,
+    weak_labels_hat: ArrayLike,
+    y_hat: ArrayLike,
+    y_test: ArrayLike,
+    beta_strong: float,
+    config: KernelConfig | None = None,
+) -> dict[str, float]:
+    """The exact part of the theory block for weak labels from anywhere (a labeller, an ensemble):
+    the keys ``measured_gap``, ``w2s_error``, ``ceiling_error``, ``w2s_minus_ceiling``,
+    ``cross_term``, ``inherited_error``, ``corrected_error``, ``weak_error_hat`` of
+    :func:`theory_block`, for ridge heads (β_s) on the strong representation trained on
+    ``weak_labels_hat`` (the student) and ``y_hat`` (the ceiling), numeric targets as there."""
+    config = config or KernelConfig()
+    config.validate()
+    strong_dec = _decompose(strong_hat, "strong_hat", config.center)
+    St = check_design(strong_test, "strong_test")
+    n = strong_dec.n_samples_
+    Wl = check_targets(weak_labels_hat, n, "weak_labels_hat")
+    Yh = check_targets(y_hat, n, "y_hat")
+    Yt = check_targets(y_test, St.shape[0], "y_test")
+    if Wl.shape[1:] != Yh.shape[1:] or Yh.shape[1:] != Yt.shape[1:]:
+        raise W2SGError("weak_labels_hat, y_hat and y_test must have the same number of outputs")
+    return _measured(strong_dec, St, Wl, Yh, Yt, beta_strong)
