@@ -32,6 +32,8 @@ _LAZY: dict[str, str] = {
     "Result": "w2sg.api",
     "MetricResult": "w2sg.api",
     "Embedding": "w2sg.api",
+    "rank": "w2sg.experiments.rank",
+    "RankResult": "w2sg.experiments.rank",
     "RunConfig": "w2sg.config",
     "KernelConfig": "w2sg.config",
 }
@@ -40,6 +42,7 @@ __all__ = [
     "Embedding",
     "KernelConfig",
     "MetricResult",
+    "RankResult",
     "Result",
     "RunConfig",
     "W2SGError",
@@ -48,6 +51,7 @@ __all__ = [
     "load_result",
     "load_store",
     "metric",
+    "rank",
     "run",
     "run_config",
     "sweep",
@@ -67,6 +71,7 @@ if TYPE_CHECKING:
         sweep,
     )
     from w2sg.config import KernelConfig, RunConfig
+    from w2sg.experiments.rank import RankResult, rank
 
 
 def __getattr__(name: str) -> Any:
