@@ -304,13 +304,17 @@ def describe_data(dataset: Any) -> list[str]:
     lines += [f"  {note}" for note in dataset.notes]
     if dataset.classes:
         how = "as given by --label-order" if prov.get("label_order") == "given" else "sorted"
+        if "hub" in prov and "columns" not in prov:
+            how = f"as registered, following {prov.get('reference')}"
         mapping = ", ".join(f"{c!r} → {i}" for i, c in enumerate(dataset.classes))
         lines.append(f"  labels: {mapping} ({how})")
     if prov.get("template"):
         lines.append(f"  text template: {prov['template']!r}")
     if dataset.splits:
         counts = {s: dataset.splits.count(s) for s in dict.fromkeys(dataset.splits)}
-        lines.append("  splits from the file: " + ", ".join(f"{k} {v}" for k, v in counts.items()))
+        lines.append(
+            "  splits given by the data: " + ", ".join(f"{k} {v}" for k, v in counts.items())
+        )
     return lines
 
 

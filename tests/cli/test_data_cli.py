@@ -91,7 +91,9 @@ def test_split_column_and_text_summary(tmp_path, capsys):
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "split sizes: weak_train 45 · w2s_train 45 · test 30" in out
-    assert "classes: 0 = neg, 1 = pos" in out and "splits from the file: train 90, test 30" in out
+    assert (
+        "classes: 0 = neg, 1 = pos" in out and "splits given by the data: train 90, test 30" in out
+    )
     with np.load(tmp_path / "run" / "predictions.npz") as z:
         ids = set(z["test_ids"].tolist())
     from w2sg.data.splits import text_ids
@@ -215,3 +217,29 @@ def test_embed_a_data_file_and_warn_about_text_lines(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "1 blank lines (line 2)" in err and "3 non-blank lines but --labels has 4" in err
     assert "labels" not in json.loads((tmp_path / "T.json").read_text())
+
+
+@needs("tokenlearn-static-model", "datasets")
+def test_run_a_hub_dataset_from_a_hub_layout_folder_with_its_own_splits(
+    tmp_path, monkeypatch, capsys
+):
+    import datasets
+
+    monkeypatch.setenv("W2SG_HUB_DIR", str(tmp_path / "hub"))
+    words = ["good", "fine", "great", "bad", "poor", "awful"]
+    rows = [
+        {"sentence": f"{words[i % 6]} film number {i}", "label": int(i % 6 < 3)} for i in range(240)
+    ]
+    folder = tmp_path / "hub" / "stanfordnlp" / "sst2" / "data"
+    folder.mkdir(parents=True)
+    datasets.Dataset.from_list(rows[:180]).to_parquet(str(folder / "train-00000-of-00001.parquet"))
+    datasets.Dataset.from_list(rows[180:]).to_parquet(
+        str(folder / "validation-00000-of-00001.parquet")
+    )
+    args = ["run", "--dataset", "sst2", "--weak", "static-64", "--strong", "static-64",
+            "--json", "--bootstrap", "20", "--no-theory"]  # fmt: skip
+    assert main(args) == 0
+    rec = json.loads(capsys.readouterr().out)
+    assert rec["n"]["test"] == 60 and rec["n"]["weak_train"] + rec["n"]["w2s_train"] == 180
+    assert rec["provenance"]["data"]["label_mapping"] == {"negative": 0, "positive": 1}
+    assert rec["provenance"]["data"]["hub"] == "stanfordnlp/sst2"

@@ -42,6 +42,8 @@ def fake_prepare(unit: DataUnit, names: list[str]) -> list[np.ndarray]:
             out.append(rng.integers(0, 2, N))
         elif name == "ids":
             out.append(np.array([f"id{i}" for i in range(N)]))
+        elif name == "splits":  # no splits of its own: the pipeline draws them
+            out.append(np.array([], dtype=str))
         else:
             out.append(rng.normal(size=(N, 3)))
     return out

@@ -53,7 +53,7 @@ def test_plan_groups_layers_of_one_model() -> None:
     }
     plan = plan_units(parse_sweep(data).expand())
     by_model = {u.model.model if u.model else u.kind: names for u, names in plan.values()}
-    assert by_model == {"labels": ["ids", "labels"], "static-64": ["X"],
+    assert by_model == {"labels": ["ids", "labels", "splits"], "static-64": ["X"],
                         "minilm-l6": ["X", "X@2", "X@4"]}  # fmt: skip
 
 

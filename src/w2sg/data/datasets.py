@@ -421,7 +421,12 @@ def _split_name(name: str) -> tuple[DatasetSpec, str | None]:
     base, _, variant = name.partition(":")
     spec = REGISTRY.get(base)
     if spec is None:
-        raise W2SGError(f"unknown dataset {base!r}; use one of {', '.join(REGISTRY)}")
+        from w2sg.data.hub import HUB_REGISTRY
+
+        known = ", ".join([*REGISTRY, *HUB_REGISTRY])
+        raise W2SGError(
+            f"unknown dataset {base!r}; use one of {known}, hf:owner/name, or --data FILE"
+        )
     if variant and spec.variants and variant not in spec.variants and not spec.any_variant:
         raise W2SGError(f"{base} has variants {', '.join(spec.variants)}, not {variant!r}")
     if variant and not spec.variants:
@@ -447,7 +452,26 @@ def _locate(spec: DatasetSpec) -> list[Path] | None:
 
 def list_datasets() -> list[dict[str, object]]:
     """One JSON-able row per registered dataset; ``available`` means it loads offline now."""
-    return [
+    from w2sg.data.hub import HUB_REGISTRY, find_split_files, hub_folder
+
+    hub_rows: list[dict[str, object]] = []
+    for entry in HUB_REGISTRY.values():
+        folder = hub_folder(entry.hub)
+        hub_rows.append(
+            {
+                "name": entry.name,
+                "available": folder.is_dir() and bool(find_split_files(folder, entry.config)),
+                "kind": "text",
+                "task": "classification",
+                "size": None,
+                "variants": [],
+                "hub": entry.hub + (f":{entry.config}" if entry.config else ""),
+                "extra": "hub",
+                "description": f"{entry.description} ({entry.reference})",
+                "install": f"downloads once into {folder} (needs network and the hub extra)",
+            }
+        )
+    rows: list[dict[str, object]] = [
         {
             "name": spec.name,
             "available": _locate(spec) is not None,
@@ -462,6 +486,7 @@ def list_datasets() -> list[dict[str, object]]:
         }
         for spec in REGISTRY.values()
     ]
+    return rows + hub_rows
 
 
 def load_dataset(
@@ -486,10 +511,20 @@ def load_dataset(
     are the dataset, so texts that become identical are de-duplicated like any others and the
     ids are the content hashes of the cut texts (identical inputs can never straddle splits).
     """
+    if name.startswith("hf:"):
+        from w2sg.data.hub import load_hf
+
+        return load_hf(name[3:], columns, limit, seed, max_words=max_words)
     if columns is not None:
         raise W2SGError(
             f"the column options are for --data FILE and hf: datasets; {name!r} fixes its own"
         )
+    from w2sg.data.hub import HUB_REGISTRY, load_hub_dataset
+
+    if name in HUB_REGISTRY:
+        if limit is not None and limit < 1:
+            raise W2SGError(f"--limit must be >= 1, got {limit}")
+        return load_hub_dataset(name, limit, seed, max_words=max_words)
     spec, variant = _split_name(name)
     if property is not None:
         variant = property

@@ -435,8 +435,11 @@ def _execute_for_ray(
     labels: np.ndarray,
     ids: np.ndarray,
     run_fn: RunFn,
+    splits: np.ndarray | None = None,
 ) -> dict:
     inputs = dict(zip(ROLES, (weak, strong, labels, ids), strict=True))
+    if splits is not None:
+        inputs["splits"] = splits
     return execute(spec_dict, inputs, run_fn)
 
 
@@ -518,7 +521,7 @@ def run_ray(
                 role: unit_refs[unit.key][name] for role, (unit, name) in inputs_of(spec).items()
             }
             ref = run.options(max_retries=0).remote(
-                spec.to_dict(), *(args[r] for r in ROLES), run_fn
+                spec.to_dict(), *(args[r] for r in ROLES), run_fn, splits=args.get("splits")
             )
             run_refs[ref] = spec
         while run_refs or prep_refs:

@@ -27,7 +27,8 @@ import numpy as np
 from w2sg.errors import W2SGError
 from w2sg.experiments.sweep import SYNTHETIC, ModelRef, RunSpec, TaskSpec, canonical_json
 
-#: ``run_fn(spec, weak, strong, labels, ids) -> {"metrics": ..., "theory": ..., "bounds": ...}``
+#: ``run_fn(spec, weak, strong, labels, ids[, given_splits=...]) -> {"metrics": ..., ...}``;
+#: ``given_splits`` is passed only when the dataset has its own splits.
 RunFn = Callable[[RunSpec, np.ndarray, np.ndarray, np.ndarray, np.ndarray], dict[str, Any]]
 
 #: ``prepare_fn(unit, names) -> arrays``: compute the named arrays of a :class:`DataUnit`.
@@ -52,6 +53,7 @@ class DataUnit:
     seed: int = 0
     model: ModelRef | None = None
     max_words: int | None = None
+    data: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         out = {
@@ -64,6 +66,8 @@ class DataUnit:
         }
         if self.max_words is not None:
             out["max_words"] = self.max_words
+        if self.data is not None:
+            out["data"] = self.data
         return out
 
     @property
@@ -87,8 +91,9 @@ def inputs_of(spec: RunSpec) -> dict[str, tuple[DataUnit, str]]:
             "ids": (unit, "ids"),
         }
     labels = DataUnit(
-        "labels", spec.dataset, limit=spec.limit, seed=spec.data_seed, max_words=spec.max_words
-    )
+        "labels", spec.dataset, limit=spec.limit, seed=spec.data_seed, max_words=spec.max_words,
+        data=spec.data,
+    )  # fmt: skip
 
     def rep(ref: ModelRef) -> tuple[DataUnit, str]:
         # One unit per (dataset, model, pooling); its layers are arrays of the unit, so a model
@@ -101,6 +106,7 @@ def inputs_of(spec: RunSpec) -> dict[str, tuple[DataUnit, str]]:
             seed=spec.data_seed,
             model=model,
             max_words=spec.max_words,
+            data=spec.data,
         )
         return unit, "X" if ref.layer is None else f"X@{ref.layer}"
 
@@ -109,6 +115,7 @@ def inputs_of(spec: RunSpec) -> dict[str, tuple[DataUnit, str]]:
         "strong": rep(spec.strong),
         "labels": (labels, "labels"),
         "ids": (labels, "ids"),
+        "splits": (labels, "splits"),
     }
 
 
@@ -254,11 +261,13 @@ def _prepare_dataset(unit: DataUnit, names: list[str]) -> dict[str, np.ndarray]:
     Two or more intermediate layers of a transformer are extracted in one pass (``layer="all"``)
     and sliced; the default (``X``) and the last layer keep the model's own pooling.
     """
-    from w2sg.data.datasets import load_dataset
-
     if unit.kind == "labels":
-        ds = load_dataset(unit.dataset, limit=unit.limit, seed=unit.seed, max_words=unit.max_words)
-        return {"labels": np.asarray(ds.labels), "ids": np.asarray(ds.ids).astype(str)}
+        ds = load_unit_dataset(unit)
+        return {
+            "labels": np.asarray(ds.labels),
+            "ids": np.asarray(ds.ids).astype(str),
+            "splits": np.asarray(ds.splits, dtype=str),  # empty: the pipeline draws splits
+        }
     from w2sg.represent import representations_for
     from w2sg.represent.models import get_spec
 
@@ -266,7 +275,16 @@ def _prepare_dataset(unit: DataUnit, names: list[str]) -> dict[str, np.ndarray]:
     model, pooling = unit.model.model, unit.model.pooling
     n_layers = get_spec(model).layers
 
+    loaded: list[Any] = []
+
     def extract(layer: int | str) -> np.ndarray:
+        if unit.data is not None:  # a data file or an hf: dataset: its rows, embedded
+            from w2sg.represent.extract import embed
+
+            if not loaded:
+                loaded.append(load_unit_dataset(unit))
+            return np.asarray(embed(model, loaded[0].inputs, layer=layer, pooling=pooling,
+                                    progress=False), dtype=np.float32)  # fmt: skip
         _, X = representations_for(
             unit.dataset,
             model,
@@ -296,6 +314,28 @@ def _prepare_dataset(unit: DataUnit, names: list[str]) -> dict[str, np.ndarray]:
         if name not in arrays:
             arrays[name] = extract(-1 if layer is None else layer)
     return arrays
+
+
+def load_unit_dataset(unit: DataUnit) -> Any:
+    """The :class:`~w2sg.data.datasets.Dataset` of a unit: a registered dataset by name, an
+    ``hf:`` dataset with its columns, or a data file (which must still have the SHA-256 it had
+    when the sweep was planned)."""
+    from w2sg.data.datasets import load_dataset
+
+    select: dict[str, Any] = {"limit": unit.limit, "seed": unit.seed, "max_words": unit.max_words}
+    if unit.data is None:
+        return load_dataset(unit.dataset, **select)
+    from w2sg.data.files import Columns, load_file
+
+    columns = Columns.from_dict(unit.data["columns"])
+    if "path" not in unit.data:
+        return load_dataset(unit.dataset, **select, columns=columns)
+    ds = load_file(unit.data["path"], columns, **select)
+    if ds.provenance.get("sha256") != unit.data["sha256"]:
+        raise W2SGError(
+            f"{unit.data['path']} changed after the sweep was planned; run the sweep again"
+        )
+    return ds
 
 
 def _layer_of(name: str) -> int | str | None:
@@ -351,14 +391,50 @@ def _check_models(task: TaskSpec) -> tuple[str, str] | None:
     return None
 
 
-def _describe_dataset(task: TaskSpec) -> tuple[tuple[str, str] | None, str | None]:
-    from w2sg.data.datasets import REGISTRY as DATASETS
+def _describe_data_task(task: TaskSpec) -> tuple[tuple[str, str] | None, str | None]:
+    """A data file (read now: its kind and task) or an ``hf:`` / registered hub dataset."""
+    from w2sg.data.hub import HUB_REGISTRY
     from w2sg.represent.models import get_spec
 
+    kind, task_type = "text", "classification" if task.dataset in HUB_REGISTRY else None
+    if task.data is not None and "path" in task.data:
+        from w2sg.data.files import Columns, load_file
+
+        try:
+            ds = load_file(task.data["path"], Columns.from_dict(task.data["columns"]),
+                           limit=task.limit, max_words=task.max_words)  # fmt: skip
+        except W2SGError as exc:
+            return ("data", str(exc)), None
+        kind, task_type = ds.kind, ds.task
+    elif task.data is not None:
+        kind = "smiles" if task.data["columns"].get("smiles") else "text"
+        task_type = task.data["columns"].get("task")
+    problem = _check_models(task)
+    if problem is not None:
+        return problem, None
+    for role, refs in (("weak", task.weak), ("strong", task.strong)):
+        for i, ref in enumerate(refs):
+            model_kind = get_spec(ref.model).kind
+            if model_kind != kind:
+                return (
+                    f"{role}[{i}]",
+                    f"{ref.model} reads {model_kind} but the data holds {kind}; "
+                    f"pick a {kind} model (w2sg models)",
+                ), None
+    return None, task_type
+
+
+def _describe_dataset(task: TaskSpec) -> tuple[tuple[str, str] | None, str | None]:
+    from w2sg.data.datasets import REGISTRY as DATASETS
+    from w2sg.data.hub import HUB_REGISTRY
+    from w2sg.represent.models import get_spec
+
+    if task.data is not None or task.dataset in HUB_REGISTRY:
+        return _describe_data_task(task)
     base, _, variant = task.dataset.partition(":")
     spec = DATASETS.get(base)
     if spec is None:
-        known = ", ".join(["synthetic", *DATASETS])
+        known = ", ".join(["synthetic", *DATASETS, *HUB_REGISTRY])
         return ("dataset", f"unknown dataset {base!r}; use one of {known}"), None
     if task.max_words is not None and spec.kind != "text":
         return ("max_words", f"is for text datasets; {base} holds {spec.kind}"), None
@@ -383,9 +459,16 @@ def _describe_dataset(task: TaskSpec) -> tuple[tuple[str, str] | None, str | Non
 
 
 def pipeline_run(
-    spec: RunSpec, weak: np.ndarray, strong: np.ndarray, labels: np.ndarray, ids: np.ndarray
+    spec: RunSpec,
+    weak: np.ndarray,
+    strong: np.ndarray,
+    labels: np.ndarray,
+    ids: np.ndarray,
+    given_splits: np.ndarray | None = None,
 ) -> dict[str, Any]:
-    """Run :func:`w2sg.pipeline.run_pipeline` and split its record into the store's columns."""
+    """Run :func:`w2sg.pipeline.run_pipeline` and split its record into the store's columns.
+    ``given_splits``: the dataset's own split of each row (a data file's split column, a hub
+    dataset's splits)."""
     from w2sg.pipeline import run_pipeline
 
     result = run_pipeline(
@@ -394,6 +477,7 @@ def pipeline_run(
         labels,
         spec.config,
         ids=ids,
+        given_splits=None if given_splits is None else [str(s) for s in given_splits],
         provenance={"weak": spec.weak.label, "strong": spec.strong.label, "task": spec.task_name},
     )
     record = result.to_dict()
@@ -482,7 +566,9 @@ def execute(spec_dict: dict[str, Any], inputs: dict[str, np.ndarray], run_fn: Ru
     t0 = time.perf_counter()
     try:
         check_aligned(inputs, spec)
-        out = run_fn(spec, *(inputs[role] for role in ROLES))
+        splits = inputs.get("splits")
+        given = {"given_splits": splits} if splits is not None and len(splits) else {}
+        out = run_fn(spec, *(inputs[role] for role in ROLES), **given)
         versions: dict[str, Any] = dict(_versions())
         if spec.dataset != SYNTHETIC:
             versions["models"] = model_fingerprints(spec)
@@ -507,7 +593,13 @@ def execute(spec_dict: dict[str, Any], inputs: dict[str, np.ndarray], run_fn: Ru
 def check_aligned(inputs: dict[str, np.ndarray], spec: RunSpec) -> None:
     """Rows of the weak and strong representations and the labels must be the same examples."""
     n = len(inputs["labels"])
-    for role in ("weak", "strong", "ids"):
+    given = inputs.get("splits")
+    roles = (
+        ("weak", "strong", "ids", "splits")
+        if given is not None and len(given)
+        else ROLES[:2] + ("ids",)
+    )
+    for role in roles:
         if len(inputs[role]) != n:
             raise W2SGError(
                 f"{spec.task_name}: {role} has {len(inputs[role])} rows but the labels have {n}; "

@@ -44,7 +44,12 @@ from w2sg.errors import W2SGError
 SYNTHETIC = "synthetic"
 
 _TOP_KEYS = ("name", "tasks", "weak", "strong", "heads", "seeds", "run")
-_TASK_KEYS = ("name", "dataset", "params", "limit", "max_words", "seed", "task", "weak", "strong")
+_COLUMN_KEYS = ("text", "label", "id", "split", "smiles", "label_order", "template")
+_TASK_KEYS = (
+    "name", "dataset", "data", "params", "limit", "max_words", "seed", "task", "weak", "strong",
+    *_COLUMN_KEYS,
+)  # fmt: skip
+FILE_DATASET = "file"
 _MODEL_KEYS = ("model", "layer", "pooling")
 _RUN_KEYS = tuple(f.name for f in dataclasses.fields(RunConfig))
 
@@ -91,10 +96,13 @@ class RunSpec:
     config: RunConfig
     head_label: str
     max_words: int | None = None
+    data: dict[str, Any] | None = None
 
     def description(self) -> dict[str, Any]:
-        """The full description of the run whose canonical JSON is hashed (``max_words`` only
-        when set, so that runs without it keep their hashes)."""
+        """The full description of the run whose canonical JSON is hashed (``max_words`` and
+        ``data`` only when set, so that runs without them keep their hashes). ``data`` holds a
+        data file's SHA-256 and column roles (not its path: a moved file is the same data, an
+        edited one is not), or a hub dataset's column roles."""
         dataset: dict[str, Any] = {
             "name": self.dataset,
             "params": self.params,
@@ -103,6 +111,8 @@ class RunSpec:
         }
         if self.max_words is not None:
             dataset["max_words"] = self.max_words
+        if self.data is not None:
+            dataset["data"] = {k: v for k, v in self.data.items() if k != "path"}
         return {
             "dataset": dataset,
             "weak": self.weak.to_dict(),
@@ -120,11 +130,16 @@ class RunSpec:
         out["task"] = self.task_name
         out["head"] = self.head_label
         out["config_hash"] = self.config_hash
+        if self.data is not None and "path" in self.data:
+            out["data_path"] = self.data["path"]
         return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunSpec:
         ds = data["dataset"]
+        source = ds.get("data")
+        if source is not None and data.get("data_path"):
+            source = {**source, "path": data["data_path"]}
         return cls(
             task_name=data["task"],
             dataset=ds["name"],
@@ -136,6 +151,7 @@ class RunSpec:
             config=RunConfig.from_dict(data["run"]),
             head_label=data["head"],
             max_words=ds.get("max_words"),
+            data=source,
         )
 
 
@@ -152,6 +168,7 @@ class TaskSpec:
     weak: tuple[ModelRef, ...]
     strong: tuple[ModelRef, ...]
     max_words: int | None = None
+    data: dict[str, Any] | None = None
 
 
 @dataclass
@@ -186,6 +203,7 @@ class SweepConfig:
                                 config=config,
                                 head_label=_head_label(head),
                                 max_words=task.max_words,
+                                data=task.data,
                             )
                             specs.setdefault(spec.config_hash, spec)
         return list(specs.values())
@@ -297,7 +315,7 @@ def parse_sweep(data: Any, source: str = "<sweep>") -> SweepConfig:
         _parse_models(data["strong"], "strong", fail) if data.get("strong") is not None else None
     )
     tasks = [
-        _parse_task(t, f"tasks[{i}]", default_weak, default_strong, fail)
+        _parse_task(t, f"tasks[{i}]", default_weak, default_strong, fail, source)
         for i, t in enumerate(tasks_raw)
     ]
     names = [t.name for t in tasks]
@@ -378,21 +396,75 @@ def _parse_models(value: Any, where: str, fail: Any) -> tuple[ModelRef, ...]:
     return refs
 
 
+def _parse_data(value: dict[str, Any], where: str, fail: Any, source: str) -> dict[str, Any] | None:
+    """The ``data`` of a task: a data file's path, SHA-256 and column roles, or the column roles
+    of an ``hf:`` dataset; ``None`` for registered datasets and the generator."""
+    given = {k: value[k] for k in _COLUMN_KEYS if value.get(k) is not None}
+    path = value.get("data")
+    dataset = value.get("dataset")
+    is_hf = isinstance(dataset, str) and dataset.startswith("hf:")
+    if path is None and not is_hf:
+        if given:
+            key = next(iter(given))
+            raise fail(
+                f"{where}.{key}", "names a column of a data file (data: FILE) or hf: dataset"
+            )
+        return None
+    from w2sg.data.files import Columns, parse_column_list
+
+    for key in ("label", "id", "split", "smiles", "template"):
+        if key in given and not isinstance(given[key], str):
+            raise fail(f"{where}.{key}", "must be a column name (a string)")
+    columns = Columns(
+        text=parse_column_list(given.get("text")),
+        label=given.get("label"),
+        id=given.get("id"),
+        split=given.get("split"),
+        smiles=given.get("smiles"),
+        label_order=parse_column_list(given["label_order"]) if "label_order" in given else None,
+        template=given.get("template"),
+        task=value.get("task"),
+    )
+    if not columns.label or bool(columns.text) == bool(columns.smiles):
+        raise fail(where, "a data task needs label: COL and text: COL (or [COL1, COL2]) or smiles")
+    out: dict[str, Any] = {"columns": columns.to_dict()}
+    if path is not None:
+        if not isinstance(path, str) or not path:
+            raise fail(f"{where}.data", "must be the path of a data file")
+        found = Path(path).expanduser()
+        beside = Path(source).parent / found
+        if not found.is_absolute() and not found.exists() and beside.exists():
+            found = beside  # relative to the sweep file
+        if not found.is_file():
+            raise fail(f"{where}.data", f"file not found: {path}")
+        from w2sg.data.io import file_sha256
+
+        out.update(path=str(found.resolve()), sha256=file_sha256(found))
+    return out
+
+
 def _parse_task(
     value: Any,
     where: str,
     default_weak: tuple[ModelRef, ...] | None,
     default_strong: tuple[ModelRef, ...] | None,
     fail: Any,
+    source: str = "<sweep>",
 ) -> TaskSpec:
     if isinstance(value, str):
         value = {"dataset": value}
     if not isinstance(value, dict):
         raise fail(where, "must be a dataset name or a mapping like {dataset: synthetic}")
     _check_keys(value, _TASK_KEYS, where, fail)
-    dataset = value.get("dataset")
+    data = _parse_data(value, where, fail, source)
+    dataset = FILE_DATASET if value.get("data") is not None else value.get("dataset")
+    if value.get("data") is not None and value.get("dataset") is not None:
+        raise fail(where, "give data (a file) or dataset (a name), not both")
     if not isinstance(dataset, str) or not dataset:
-        raise fail(f"{where}.dataset", "is required: 'synthetic' or a registered dataset name")
+        raise fail(
+            f"{where}.dataset",
+            "is required: 'synthetic', a registered dataset name, hf:owner/name, or data: FILE",
+        )
     params = value.get("params") or {}
     if not isinstance(params, dict):
         raise fail(f"{where}.params", "must be a mapping of generator parameters, e.g. {n: 800}")
@@ -428,7 +500,8 @@ def _parse_task(
         raise fail(f"{where}.weak", "no weak models: list them under weak (top level or task)")
     if strong is None:
         raise fail(f"{where}.strong", "no strong model: list it under strong (top level or task)")
-    name = value.get("name", dataset)
+    default_name = Path(str(value["data"])).stem if value.get("data") is not None else dataset
+    name = value.get("name", default_name)
     if not isinstance(name, str) or not name:
         raise fail(f"{where}.name", "must be a non-empty string")
     spec = TaskSpec(
@@ -441,6 +514,7 @@ def _parse_task(
         weak=weak,
         strong=strong,
         max_words=max_words,
+        data=data,
     )
     from w2sg.experiments.runner import describe_task
 
