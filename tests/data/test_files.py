@@ -157,3 +157,10 @@ def test_limit_is_a_seeded_subset(tmp_path):
     a = load_file(path, Columns(text=("t",), label="y"), limit=10, seed=3)
     b = load_file(path, Columns(text=("t",), label="y"), limit=10, seed=3)
     assert a.inputs == b.inputs and len(a) == 10 and list(a.rows) == sorted(a.rows)
+
+
+def test_a_spreadsheet_byte_order_mark_and_na_like_texts_are_read_as_written(tmp_path):
+    path = tmp_path / "excel.csv"
+    path.write_bytes("text,label\nNA,pos\nnull,neg\n".encode("utf-8-sig"))
+    ds = load_file(path, Columns(text=("text",), label="label"))
+    assert ds.inputs == ["NA", "null"] and ds.classes == ("neg", "pos")

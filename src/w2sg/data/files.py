@@ -140,7 +140,7 @@ def read_table(path: str | Path, columns: Sequence[str] | None = None) -> Any:
         if fmt in ("csv", "tsv"):
             return pd.read_csv(
                 p, sep="\t" if fmt == "tsv" else ",", dtype=as_str, keep_default_na=False,
-                na_values=[""], encoding="utf-8",
+                na_values=[""], encoding="utf-8-sig",  # -sig: a spreadsheet's byte-order mark
             )  # fmt: skip
         if fmt == "jsonl":
             return pd.read_json(p, lines=True, dtype=as_str or None, encoding="utf-8")
