@@ -235,10 +235,12 @@ def test_to_frame_is_tidy_and_matches_the_record(result: w2sg.Result) -> None:
         row = frame.query("model == @model and split == 'test' and metric == 'accuracy'")
         assert row["value"].item() == rec[model]["accuracy"]
     agree = frame.query("model == 'w2s' and against == 'weak' and split == 'test'")
-    assert (
-        agree.set_index("metric")["value"]["agreement"]
-        == (rec["vs_weak"]["test"]["w2s"]["agreement"])
-    )
+    agreement = agree.set_index("metric")["value"]["agreement"]
+    assert agreement == rec["vs_weak"]["test"]["w2s"]["agreement"]
+    # entries that are not numbers (a nested block, a note) are left out, not failed on
+    rec["w2s"]["baseline"] = {"majority": 0.5}
+    rec["w2s"]["note"] = "text"
+    assert len(w2sg.Result(rec).to_frame()) == len(frame)
 
 
 def test_plot_draws_a_reliability_diagram_per_model_and_the_pgr_bar(result: w2sg.Result) -> None:
@@ -441,3 +443,42 @@ def test_data_file_through_the_api_equals_the_cli(tmp_path: Path, capsys, monkey
     cli_m = _cli_json(capsys, "metric", *cols, *models, "--k-weak", "4", "--k-strong", "4")
     assert m.to_dict() == cli_m
     assert m["label_encoding"].startswith("±1")
+
+
+@needs("tokenlearn-static-model", "datasets")
+def test_hub_dataset_with_columns_through_the_api(tmp_path: Path, capsys, monkeypatch) -> None:
+    """``hf:owner/name`` with the column options, from a folder in hub layout: the API and the
+    CLI read it the same way, the hub's own test split is kept, and offline a registered hub
+    dataset that is not downloaded fails with one W2SGError, fast."""
+    import time
+
+    import datasets
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("W2SG_HUB_DIR", str(tmp_path / "hub"))
+    monkeypatch.setenv("W2SG_CACHE_DIR", str(tmp_path / "cache"))
+    good, bad = ["good", "fine", "great"], ["bad", "poor", "awful"]
+    rows = [
+        {"q": f"is it {(good if i % 2 else bad)[i % 3]}?\nsay", "a": f"answer {i}",
+         "ok": "yes" if i % 2 else "no"}
+        for i in range(200)
+    ]  # fmt: skip
+    folder = tmp_path / "hub" / "someone" / "qa" / "data"
+    folder.mkdir(parents=True)
+    datasets.Dataset.from_list(rows[:150]).to_parquet(str(folder / "train-00000-of-00001.parquet"))
+    datasets.Dataset.from_list(rows[150:]).to_parquet(str(folder / "test-00000-of-00001.parquet"))
+    cli = _cli_json(capsys, "run", "--dataset", "hf:someone/qa", "--text-column", "q,a",
+                    "--text-template", "Q: {q} A: {a}", "--label-column", "ok",
+                    "--weak", "static-64", "--strong", "static-64",
+                    "--bootstrap", "20")  # fmt: skip
+    api = w2sg.run(
+        dataset="hf:someone/qa", text_column=["q", "a"], text_template="Q: {q} A: {a}",
+        label_column="ok", weak="static-64", strong="static-64", bootstrap=20,
+    )  # fmt: skip
+    assert api.to_dict() == cli
+    assert api.n["test"] == 50
+    assert cli["provenance"]["data"]["label_mapping"] == {"no": 0, "yes": 1}
+    start = time.perf_counter()
+    with pytest.raises(W2SGError, match="boolq"):
+        w2sg.run(dataset="boolq", weak="static-64", strong="static-64")
+    assert time.perf_counter() - start < 5.0

@@ -668,11 +668,13 @@ class Result:
         for split, models in by_split.items():
             for model in MODELS:
                 for name, value in (models.get(model) or {}).items():
-                    yield _tidy(model, split, "truth", name, value)
+                    if _is_number(value):
+                        yield _tidy(model, split, "truth", name, value)
         for split, models in (rec.get("vs_weak") or {}).items():
             for model, values in models.items():
                 for name, value in values.items():
-                    yield _tidy(model, split, "weak", name, value)
+                    if _is_number(value):
+                        yield _tidy(model, split, "weak", name, value)
 
     def plot(self) -> Figure:
         """A matplotlib figure: one test reliability diagram per model (weak, w2s, ceiling;
@@ -744,6 +746,11 @@ def _tidy(model: str, split: str, against: str, metric_name: str, value: Any) ->
         "metric": metric_name,
         "value": _nan(value),
     }
+
+
+def _is_number(value: Any) -> bool:
+    """A metric value (a number, or ``None`` for an undefined one), not a nested entry."""
+    return value is None or (isinstance(value, int | float) and not isinstance(value, bool))
 
 
 def _nan(value: Any) -> float:
