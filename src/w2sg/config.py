@@ -42,7 +42,16 @@ SPLITS: tuple[str, ...] = ("weak_train", "w2s_train", "test", "val")
 # RunConfig fields added after results were first stored. While such a field holds its default it
 # is left out of the config's identity (hash, sweep description), so every stored run keeps its
 # hash; a new field is appended here.
-ADDED_FIELDS: tuple[str, ...] = ()
+ADDED_FIELDS: tuple[str, ...] = ("s2s_iters", "clean", "clean_k", "clean_l2", "clean_keep")
+# Weak-label cleaning before the student trains (w2sg.heads.relabel.CLEAN_METHODS).
+CLEAN_METHODS: tuple[str, ...] = (
+    "none",
+    "knn_relabel",
+    "knn_filter",
+    "probe_relabel",
+    "probe_filter",
+    "confidence",
+)
 
 
 def default_head(task: str) -> str:
@@ -146,6 +155,11 @@ class RunConfig:
     probability head trained by reverse KL, binary only) and ``least_squares`` (linear least
     squares, optionally in the ball ‖θ‖ ≤ ``radius``). The weak model is trained on true labels
     (see ``pipeline._fit_head``); ``weak_ridge``/``strong_ridge`` are the L2 penalties β_w, β_s.
+
+    ``clean`` relabels or filters the weak labels of D̂ before the student trains (``clean_k``
+    neighbours, ``clean_l2`` probe penalty, ``clean_keep`` kept fraction; see
+    :mod:`w2sg.heads.relabel`); ``s2s_iters`` adds strong-to-strong rounds, each student trained on
+    the previous one's predictions on D̂ (``rounds`` of the result).
     """
 
     task: str = "classification"
@@ -166,6 +180,11 @@ class RunConfig:
     kernel: KernelConfig = field(default_factory=KernelConfig)
     theory: bool = True
     bounds: bool = True
+    s2s_iters: int = 0
+    clean: str = "none"
+    clean_k: int = 20
+    clean_l2: float = 1e-3
+    clean_keep: float | None = None
 
     def validate(self) -> None:
         if self.task not in TASKS:
@@ -195,6 +214,22 @@ class RunConfig:
             )
         if abs(sum(self.fractions) - 1.0) > 1e-6:
             raise W2SGError(f"--fractions must sum to 1, got {sum(self.fractions):g}")
+        if self.s2s_iters < 0:
+            raise W2SGError(f"--s2s-iters must be >= 0; got {self.s2s_iters}")
+        if self.clean not in CLEAN_METHODS:
+            raise W2SGError(
+                f"unknown cleaning {self.clean!r}; use one of {', '.join(CLEAN_METHODS)}"
+            )
+        if self.clean != "none" and self.task == "regression":
+            raise W2SGError(
+                f"--clean {self.clean} cleans class labels; it does not apply to --task regression"
+            )
+        if self.clean_k < 1:
+            raise W2SGError(f"--clean-k must be >= 1; got {self.clean_k}")
+        if not self.clean_l2 >= 0:
+            raise W2SGError(f"--clean-l2 must be >= 0; got {self.clean_l2}")
+        if self.clean_keep is not None and not 0.0 < self.clean_keep <= 1.0:
+            raise W2SGError(f"--clean-keep must be in (0, 1]; got {self.clean_keep}")
         self.kernel.validate()
 
     def to_dict(self) -> dict[str, Any]:

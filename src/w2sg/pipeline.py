@@ -479,11 +479,17 @@ def run_pipeline(
     if config.task != "regression" and config.head != "softmax" and config.loss == "hard":
         w2s_targets = np.eye(weak_labels.shape[1])[weak_labels.argmax(axis=1)]
 
+    # 3b. Optional cleaning of the weak labels in the strong representation (relabel / filter).
+    w2s_rows, cleaning = hat, None
+    if config.clean != "none":
+        w2s_rows, w2s_targets, cleaning = _clean(config, strong, hat, w2s_targets)
+        notes.append(cleaning.pop("text"))
+
     # 4-5. The w2s student on weak labels and the strong ceiling on the truth, same head.
     strong_dec = decs.get("strong_hat")
     w2s_fit = _fit_head(
-        strong[hat], w2s_targets, config, role="w2s", seed=config.seed + 1,
-        decomposition=strong_dec,
+        strong[w2s_rows], w2s_targets, config, role="w2s", seed=config.seed + 1,
+        decomposition=strong_dec if w2s_rows is hat else None,
     )  # fmt: skip
     ceil_fit = _fit_head(
         strong[hat], lab.targets(hat), config, role="ceiling", seed=config.seed + 2,
@@ -522,6 +528,22 @@ def run_pipeline(
         metrics["reliability"] = {
             m: M.reliability_bins(lab.values[te], preds[m]["test"], n_bins=10) for m in MODELS
         }
+
+    if cleaning is not None:
+        metrics["cleaning"] = cleaning
+    if config.s2s_iters:
+
+        def fit_student(rows: np.ndarray, targets: np.ndarray, seed: int) -> Any:
+            fit = _fit_head(strong[rows], targets, config, role="w2s", seed=seed)
+            return lambda idx: fit(strong[idx])
+
+        metrics["rounds"] = _s2s_rounds(
+            config, lab, splits, strong, fit_student,
+            teacher=(w2s_rows, w2s_targets, raw["w2s"]),
+            weak_labels=raw["weak"]["w2s_train"],
+            test_proba={m: preds[m]["test"] for m in ("weak", "ceiling")},
+            decomposition=strong_dec,
+        )  # fmt: skip
 
     theory = None
     if config.theory and weak is not None:
@@ -599,6 +621,119 @@ def run_pipeline(
         provenance=prov,
         notes=notes,
     )
+
+
+def _clean(
+    config: RunConfig, strong: np.ndarray, hat: np.ndarray, targets: np.ndarray
+) -> tuple[np.ndarray, np.ndarray, dict[str, Any]]:
+    """Relabel or filter the weak labels of D̂ (:func:`w2sg.heads.relabel.clean_labels`) in the
+    strong representation; returns the student's rows (indices into the data), targets and the
+    note (with a one-line ``text`` for the run's notes)."""
+    from w2sg.heads.relabel import clean_labels
+
+    labels = targets
+    if is_score_head(config):  # cleaning works on probabilities; the student then learns them
+        labels = _proba_from_scores(targets)
+    done = clean_labels(
+        config.clean, strong[hat], labels, k=config.clean_k, l2=config.clean_l2,
+        keep=config.clean_keep,
+    )  # fmt: skip
+    note = dict(done.note)
+    note["text"] = (
+        f"weak labels cleaned by {config.clean} before the student trained: "
+        f"{note['changed']} of {note['n_after']} kept labels changed class, "
+        f"{note['dropped']} of {note['n_before']} rows dropped"
+        + ("; the student learned probabilities, not scores" if labels is not targets else "")
+    )
+    return hat[done.rows], done.targets, note
+
+
+def _numeric(targets: np.ndarray, task: str) -> np.ndarray:
+    """A model's outputs as the numeric targets of the theory block: values (regression),
+    t₁ − t₀ for two classes (±1 for one-hot rows), the (n, C) rows otherwise."""
+    if task == "regression" or targets.ndim == 1:
+        return targets
+    return targets[:, 1] - targets[:, 0] if targets.shape[1] == 2 else targets
+
+
+def _s2s_rounds(
+    config: RunConfig,
+    lab: Labels,
+    splits: Splits,
+    strong: np.ndarray,
+    fit_student: Callable[[np.ndarray, np.ndarray, int], Callable[[np.ndarray], np.ndarray]],
+    *,
+    teacher: tuple[np.ndarray, np.ndarray, dict[str, np.ndarray]],
+    weak_labels: np.ndarray,
+    test_proba: dict[str, np.ndarray],
+    decomposition: Any = None,
+) -> list[dict[str, Any]]:
+    """Strong-to-strong rounds r = 1..``config.s2s_iters`` (EleutherAI/w2s ``--s2s_iters``).
+
+    Round r trains a fresh student (seed ``config.seed + 2 + r``) on all of D̂ with the previous
+    student's outputs on D̂ as its labels (round 0 is the w2s student; ``teacher`` gives its
+    training rows, targets and outputs per split), and records its test metrics, PGR against the
+    same weak model and ceiling, agreement with its teacher, how many D̂ labels changed class
+    from the previous round's labels (round 1: from the weak labels), and a ``theory`` block in
+    which the teacher is the weak side: its representation is the strong one on its own training
+    rows with its own training targets (for ridge heads that weak head *is* the teacher, so the
+    block's ``w2s_error`` is this round's student's test error on the numeric targets).
+    """
+    hat, te = splits["w2s_train"], splits["test"]
+    eval_splits = {name: splits[name] for name in ("w2s_train", "test", "val") if name in splits}
+    score = is_score_head(config)
+
+    def proba(a: np.ndarray) -> np.ndarray:
+        return _proba_from_scores(a) if score else a
+
+    shared = None
+    if config.theory and config.kernel.center:
+        from w2sg.heads.ridge import RidgeDecomposition
+
+        shared = decomposition or RidgeDecomposition(strong[hat])
+    rows, targets, outputs = teacher
+    previous_labels = weak_labels
+    rounds: list[dict[str, Any]] = []
+    for r in range(1, config.s2s_iters + 1):
+        labels = outputs["w2s_train"]
+        predict = fit_student(hat, labels, config.seed + 2 + r)
+        new = {name: predict(idx) for name, idx in eval_splits.items()}
+        record: dict[str, Any] = {"round": r, "teacher": "w2s" if r == 1 else f"round {r - 1}"}
+        if config.task == "regression":
+            record["labels_changed"] = None
+            record["mean_change"] = float(np.mean(np.abs(labels - previous_labels)))
+        else:
+            a, b = proba(labels), proba(previous_labels)
+            record["labels_changed"] = int((a.argmax(axis=1) != b.argmax(axis=1)).sum())
+            record["mean_change"] = float(np.mean(0.5 * np.abs(a - b).sum(axis=1)))
+        record["test"] = _model_metrics(lab, te, proba(new["test"]), n_bins=15)
+        record["pgr"] = _pgr_block(lab, te, {"w2s": proba(new["test"]), **test_proba}, config)
+        record["vs_teacher"] = {
+            "test": _vs_weak(config.task, proba(outputs["test"]), proba(new["test"]), config.eps)
+        }
+        record["theory"] = None
+        if config.theory:
+            from w2sg.theory.kernels import theory_block
+
+            decs = {} if shared is None else {"strong_hat": shared}
+            if shared is not None and rows is hat:
+                decs["weak_train"] = shared
+            record["theory"] = theory_block(
+                weak_train=strong[rows],
+                weak_hat=strong[hat],
+                strong_hat=strong[hat],
+                strong_test=strong[te],
+                y_train=_numeric(targets, config.task),
+                y_hat=lab.theory_targets(hat),
+                y_test=lab.theory_targets(te),
+                beta_weak=config.strong_ridge,
+                beta_strong=config.strong_ridge,
+                config=config.kernel,
+                decompositions=decs,
+            )
+        rounds.append(record)
+        rows, targets, outputs, previous_labels = hat, labels, new, labels
+    return rounds
 
 
 def _labeller_outputs(wp: np.ndarray, lab: Labels) -> np.ndarray:

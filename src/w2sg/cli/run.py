@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from w2sg.cli.theory import add_kernel_arguments
-from w2sg.config import HEADS, LOSSES, OPTIMIZERS, STEP_LOSSES, TASKS, RunConfig
+from w2sg.config import CLEAN_METHODS, HEADS, LOSSES, OPTIMIZERS, STEP_LOSSES, TASKS, RunConfig
 from w2sg.report.summary import format_summary
 
 
@@ -128,6 +128,24 @@ def add_run_config_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument("--bootstrap", type=int, default=d.n_bootstrap, help="PGR bootstrap resamples")
     g.add_argument("--no-theory", action="store_true", help="skip the representation-kernel block")
     g.add_argument("--no-bounds", action="store_true", help="skip the bounds block")
+    g.add_argument(
+        "--s2s-iters", type=int, default=d.s2s_iters,
+        help="strong-to-strong rounds after the w2s student: each trains a fresh student on the "
+        "previous one's predictions on w2s_train (result: rounds)",
+    )  # fmt: skip
+    g.add_argument(
+        "--clean", choices=CLEAN_METHODS, default=d.clean,
+        help="relabel or filter the weak labels of w2s_train in the strong representation before "
+        "the student trains (docs/pipeline.md)",
+    )  # fmt: skip
+    g.add_argument("--clean-k", type=int, default=d.clean_k, help="kNN neighbours (default 20)")
+    g.add_argument(
+        "--clean-l2", type=float, default=d.clean_l2, help="probe L2 penalty (default 1e-3)"
+    )
+    g.add_argument(
+        "--clean-keep", type=float, default=None,
+        help="kept fraction of the filters (default 0.9; confidence 0.5)",
+    )  # fmt: skip
     add_kernel_arguments(parser)
 
 

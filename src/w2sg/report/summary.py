@@ -74,6 +74,23 @@ def format_summary(record: dict[str, Any]) -> str:
             lines.append(f"  {label:<24}{_bound_row(entry)}")
         for note in b.get("notes", []):
             lines.append(f"  note: {note}")
+    rounds = record.get("rounds")
+    if rounds:
+        metric = rounds[0]["pgr"]["metric"]
+        lines += [
+            "",
+            "strong-to-strong rounds (each student trained on the previous one's predictions):",
+            f"  {'round':<7}{'labels changed':>16}{metric + ' (test)':>18}{'PGR':>9}"
+            f"{'agree w/ teacher':>18}{'‖P_s(I−P_w)‖_op':>17}",
+        ]
+        for r in rounds:
+            agree = r["vs_teacher"]["test"].get("agreement")
+            op = (r.get("theory") or {}).get("op_norm")
+            lines.append(
+                f"  {r['round']:<7}{_fmt(r['labels_changed']):>16}"
+                f"{_fmt(r['test'].get(metric)):>18}{_fmt(r['pgr']['value'], 3):>9}"
+                f"{_fmt(agree):>18}{_fmt(op):>17}"
+            )
     for note in record.get("notes", []):
         lines.append(f"note: {note}")
     return "\n".join(lines)
