@@ -57,7 +57,7 @@ def test_config_hash_is_sha256_of_canonical_description() -> None:
     spec = parse_sweep(BASE).expand()[0]
     text = json.dumps(spec.description(), sort_keys=True, separators=(",", ":"))
     assert spec.config_hash == hashlib.sha256(text.encode()).hexdigest()
-    assert spec.description()["run"] == spec.config.to_dict()
+    assert spec.description()["run"] == spec.config.identity()
 
 
 def test_hashes_are_stable_across_key_order_and_parsing() -> None:
