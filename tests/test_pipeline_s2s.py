@@ -134,3 +134,13 @@ def test_cli_prints_rounds_and_cleaning(tmp_path, capsys) -> None:
     assert "strong-to-strong rounds" in text and "probe_filter" in text
     assert main([*args, "--clean-keep", "2"]) == 2
     assert capsys.readouterr().err.startswith("w2sg: error: --clean-keep")
+
+
+def test_python_api_takes_the_fields() -> None:
+    import w2sg
+
+    W, S, y = _arrays(seed=3)
+    res = w2sg.run(W, S, y, s2s_iters=1, clean="probe_relabel", clean_l2=1e-2, no_bounds=True)
+    record = res.to_dict()
+    assert len(record["rounds"]) == 1 and record["cleaning"]["l2"] == 1e-2
+    assert "strong-to-strong rounds" in res.summary()
