@@ -507,9 +507,18 @@ def run(
             (see :func:`run_config`). ``task`` defaults to what the data says, ``head`` to the
             task's default (ridge for regression, else softmax).
 
+    Several weak models (``weak=[W1, W2, W3]``: files, 2-D arrays, embeddings or model names;
+    ``w2sg run --weak A B C``) are each trained as the weak model and their outputs combined into
+    one set of weak labels by ``combine`` (``average``, ``metric``, ``learned``,
+    ``learned_labelled``, ``vote``, ``soft_vote``; default average; docs/ensembles.md); the
+    result records the rule and the weights under ``ensemble``.
+
     Returns:
         a :class:`Result`; ``result.to_dict()`` is the ``w2sg run --json`` object.
     """
+    members = _weak_members(weak)
+    if members is not None and len(members) == 1:
+        weak, members = members[0], None
     loaded = load_data(
         data,
         dataset,
@@ -544,6 +553,10 @@ def run(
     if loaded is not None and echo is not None:  # what was read, before the extraction
         for line in describe_data(loaded):
             echo(line)
+    if members is not None:
+        return _run_several(members, strong, labels, cfg, loaded, ids, limit, data_seed, max_words)
+    if cfg.combine is not None:
+        raise W2SGError("--combine needs several weak models: --weak A B [C ...]")
     inputs = load_inputs(
         weak.array if isinstance(weak, Embedding) else weak,
         strong.array if isinstance(strong, Embedding) else strong,
@@ -566,6 +579,74 @@ def run(
         provenance=inputs.provenance,
         given_splits=inputs.given_splits or given_splits,
     )
+    return Result.from_run(result)
+
+
+def _weak_members(weak: Any) -> list[Any] | None:
+    """The weak models of ``weak`` when it lists several (names, files, 2-D arrays, embeddings),
+    else ``None`` (one weak input, which may itself be a nested list of rows)."""
+    if not isinstance(weak, list | tuple) or not weak:
+        return None
+
+    def one(x: Any) -> bool:
+        return isinstance(x, str | os.PathLike | Embedding) or (
+            isinstance(x, np.ndarray) and x.ndim == 2
+        )
+
+    return list(weak) if all(one(x) for x in weak) else None
+
+
+def _run_several(
+    members: list[Any],
+    strong: Any,
+    labels: Any,
+    cfg: RunConfig,
+    loaded: Any,
+    ids: Any,
+    limit: int | None,
+    data_seed: int,
+    max_words: int | None,
+) -> Result:
+    """:func:`run` with several weak models: :func:`w2sg.experiments.ensemble.run_ensemble`."""
+    from w2sg.experiments.ensemble import run_ensemble
+
+    names = [
+        str(m) if isinstance(m, str | os.PathLike) else f"weak_{i + 1}"
+        for i, m in enumerate(members)
+    ]
+    if len(set(names)) != len(names):
+        raise W2SGError("a weak model is given twice; give each weak model once")
+    reprs, member_inputs = [], []
+    models: dict[str, Any] = {}
+    inputs = None
+    for m in members:
+        inputs = load_inputs(
+            m.array if isinstance(m, Embedding) else m,
+            strong.array if isinstance(strong, Embedding) else strong,
+            labels, loaded=loaded, limit=limit, data_seed=data_seed, max_words=max_words,
+        )  # fmt: skip
+        if inputs.given_splits:
+            raise W2SGError(
+                "several weak models with the data's own splits (--split-column) are not "
+                "supported; drop --split-column"
+            )
+        assert inputs.weak is not None
+        reprs.append(inputs.weak)
+        prov = inputs.provenance
+        member_inputs.append(prov.get("inputs", {}).get("weak") or prov.get("weak_model"))
+        models.update(prov.get("models") or {})
+    assert inputs is not None
+    provenance = dict(inputs.provenance)
+    provenance.pop("weak_model", None)
+    if models:
+        provenance["models"] = models
+    if "inputs" in provenance:
+        provenance["inputs"] = {k: v for k, v in provenance["inputs"].items() if k != "weak"}
+    provenance["weak_inputs"] = member_inputs
+    result = run_ensemble(
+        reprs, inputs.strong, inputs.labels, cfg, names=names,
+        ids=inputs.ids if ids is None else np.asarray(ids), provenance=provenance,
+    )  # fmt: skip
     return Result.from_run(result)
 
 

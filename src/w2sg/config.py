@@ -33,6 +33,15 @@ LOSSES: tuple[str, ...] = (
 # Losses that need the steps of a mini-batch optimiser (w2sg.heads.losses.needs_steps).
 STEP_LOSSES: tuple[str, ...] = ("logconf_oai", "logconf_eai", "product", "window", "entropy")
 OPTIMIZERS: tuple[str, ...] = ("lbfgs", "adam")
+# How several weak models are combined into one set of weak labels (w2sg.experiments.ensemble).
+COMBINE_RULES: tuple[str, ...] = (
+    "average",
+    "metric",
+    "learned",
+    "learned_labelled",
+    "vote",
+    "soft_vote",
+)
 K_RULES: tuple[str, ...] = ("k", "variance", "noise_floor", "gavish_donoho")
 
 # The names used everywhere (code, CLI, result fields, docs).
@@ -42,7 +51,16 @@ SPLITS: tuple[str, ...] = ("weak_train", "w2s_train", "test", "val")
 # RunConfig fields added after results were first stored. While such a field holds its default it
 # is left out of the config's identity (hash, sweep description), so every stored run keeps its
 # hash; a new field is appended here.
-ADDED_FIELDS: tuple[str, ...] = ("s2s_iters", "clean", "clean_k", "clean_l2", "clean_keep")
+ADDED_FIELDS: tuple[str, ...] = (
+    "s2s_iters",
+    "clean",
+    "clean_k",
+    "clean_l2",
+    "clean_keep",
+    "combine",
+    "combine_temperature",
+    "combine_labels",
+)
 # Weak-label cleaning before the student trains (w2sg.heads.relabel.CLEAN_METHODS).
 CLEAN_METHODS: tuple[str, ...] = (
     "none",
@@ -185,6 +203,9 @@ class RunConfig:
     clean_k: int = 20
     clean_l2: float = 1e-3
     clean_keep: float | None = None
+    combine: str | None = None
+    combine_temperature: float = 0.05
+    combine_labels: int = 100
 
     def validate(self) -> None:
         if self.task not in TASKS:
@@ -230,6 +251,14 @@ class RunConfig:
             raise W2SGError(f"--clean-l2 must be >= 0; got {self.clean_l2}")
         if self.clean_keep is not None and not 0.0 < self.clean_keep <= 1.0:
             raise W2SGError(f"--clean-keep must be in (0, 1]; got {self.clean_keep}")
+        if self.combine is not None and self.combine not in COMBINE_RULES:
+            raise W2SGError(
+                f"unknown combine rule {self.combine!r}; use one of {', '.join(COMBINE_RULES)}"
+            )
+        if not self.combine_temperature > 0:
+            raise W2SGError(f"--combine-temperature must be > 0, got {self.combine_temperature}")
+        if self.combine_labels < 2:
+            raise W2SGError(f"--combine-labels must be >= 2, got {self.combine_labels}")
         self.kernel.validate()
 
     def to_dict(self) -> dict[str, Any]:

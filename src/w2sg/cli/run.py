@@ -10,7 +10,16 @@ from pathlib import Path
 from typing import Any
 
 from w2sg.cli.theory import add_kernel_arguments
-from w2sg.config import CLEAN_METHODS, HEADS, LOSSES, OPTIMIZERS, STEP_LOSSES, TASKS, RunConfig
+from w2sg.config import (
+    CLEAN_METHODS,
+    COMBINE_RULES,
+    HEADS,
+    LOSSES,
+    OPTIMIZERS,
+    STEP_LOSSES,
+    TASKS,
+    RunConfig,
+)
 from w2sg.report.summary import format_summary
 
 
@@ -24,13 +33,19 @@ def parse_fractions(text: str) -> tuple[float, ...]:
     return values
 
 
-def add_array_arguments(parser: argparse.ArgumentParser) -> None:
-    """``--weak/--strong/--labels`` (files) or ``--dataset`` with model names."""
+def add_array_arguments(parser: argparse.ArgumentParser, several_weak: bool = False) -> None:
+    """``--weak/--strong/--labels`` (files) or ``--dataset`` with model names.
+
+    ``several_weak``: ``--weak`` takes one or more (several are combined by ``--combine``)."""
     g = parser.add_argument_group("inputs")
     g.add_argument(
         "--weak",
+        nargs="+" if several_weak else None,
         help="weak representation file (.npy/.npz/.parquet/.csv), or a model "
-        "name with --dataset (NAME or NAME@LAYER)",
+        "name with --dataset (NAME or NAME@LAYER)"
+        + (
+            "; several are combined into one set of weak labels (--combine)" if several_weak else ""
+        ),
     )
     g.add_argument("--strong", help="strong representation file, or a model name with --dataset")
     g.add_argument("--labels", help="labels file, rows aligned with --weak and --strong")
@@ -146,6 +161,19 @@ def add_run_config_arguments(parser: argparse.ArgumentParser) -> None:
         "--clean-keep", type=float, default=None,
         help="kept fraction of the filters (default 0.9; confidence 0.5)",
     )  # fmt: skip
+    e = parser.add_argument_group("several weak models (--weak A B C; docs/ensembles.md)")
+    e.add_argument(
+        "--combine", choices=COMBINE_RULES, default=None,
+        help="how the weak models' outputs become one set of weak labels (default average)",
+    )  # fmt: skip
+    e.add_argument(
+        "--combine-temperature", type=float, default=d.combine_temperature,
+        help="τ of --combine metric: weights softmax(−op_norm/τ) (default 0.05)",
+    )  # fmt: skip
+    e.add_argument(
+        "--combine-labels", type=int, default=d.combine_labels,
+        help="--combine learned_labelled: true labels revealed on this many D̂ examples (100)",
+    )  # fmt: skip
     add_kernel_arguments(parser)
 
 
@@ -259,7 +287,7 @@ def register(subparsers: Any) -> None:
         description="Train the weak model on weak_train with true labels, label w2s_train with "
         "it, train the w2s student and the strong ceiling on w2s_train, and score all three.",
     )
-    add_array_arguments(run)
+    add_array_arguments(run, several_weak=True)
     add_run_config_arguments(run)
     run.add_argument("--out", help="write config.json, metrics.json, predictions.npz here")
     run.add_argument("--json", action="store_true", help="print one JSON object")

@@ -42,6 +42,16 @@ def format_summary(record: dict[str, Any]) -> str:
     if p.get("reason"):
         pgr += f"  ({p['reason']})"
     lines += ["", pgr]
+    ens = record.get("ensemble")
+    if ens:
+        weights = ens.get("weights") or [None] * len(ens["members"])
+        lines += ["", f"weak side: {len(ens['members'])} weak models combined by {ens['rule']}"]
+        for name, w, m, op in zip(
+            ens["members"], weights, ens["member_weak"],
+            ens.get("member_op_norm") or [None] * len(ens["members"]), strict=True,
+        ):  # fmt: skip
+            score = "  ".join(f"{k} {_fmt(v)}" for k, v in m.items() if k in ("accuracy", "mse"))
+            lines.append(f"  {name:<24} weight {_fmt(w, 3)}  op_norm {_fmt(op)}  weak {score}")
     t = record.get("theory")
     if t:
         lines += [
