@@ -325,9 +325,10 @@ def _split_model(spec: str) -> tuple[str, int | str]:
     return spec, -1
 
 
-def embed_dataset(dataset: Any, model: str, what: str) -> np.ndarray:
+def embed_dataset(dataset: Any, model: str, what: str, pooling: str | None = None) -> np.ndarray:
     """The representation of every input of ``dataset`` by ``model`` (``NAME`` or
-    ``NAME@LAYER``), through the embedding cache (keyed by the inputs' content)."""
+    ``NAME@LAYER``) with ``pooling`` (default: the model's own), through the embedding cache
+    (keyed by the inputs' content)."""
     try:
         from w2sg.represent.extract import embed as extract
         from w2sg.represent.models import get_spec
@@ -343,7 +344,7 @@ def embed_dataset(dataset: Any, model: str, what: str) -> np.ndarray:
             f"{what}: model {name!r} reads {spec.kind} but {dataset.name} holds {dataset.kind}; "
             f"pick a {dataset.kind} model (w2sg models)"
         )
-    return np.array(extract(name, dataset.inputs, layer=layer), dtype=np.float32)
+    return np.array(extract(name, dataset.inputs, layer=layer, pooling=pooling), dtype=np.float32)
 
 
 def data_provenance(
@@ -373,14 +374,18 @@ def load_inputs(
     limit: int | None = None,
     data_seed: int = 0,
     max_words: int | None = None,
+    pooling: str | None = None,
 ) -> RunInputs:
     """The inputs of a run: a ``loaded`` dataset (:func:`load_data`) embedded by the models
-    ``weak`` and ``strong`` (``NAME`` or ``NAME@LAYER``), or arrays / array files ``weak`` (or
-    ``weak_predictions``), ``strong`` and ``labels``."""
+    ``weak`` and ``strong`` (``NAME`` or ``NAME@LAYER``, token ``pooling`` by default the
+    model's own), or arrays / array files ``weak`` (or ``weak_predictions``), ``strong`` and
+    ``labels``."""
     if loaded is not None:
         return _dataset_inputs(
-            loaded, weak, strong, labels, weak_predictions, limit, data_seed, max_words
+            loaded, weak, strong, labels, weak_predictions, limit, data_seed, max_words, pooling
         )
+    if pooling is not None:
+        raise W2SGError("--pooling applies to model names with --data/--dataset, not to arrays")
     if strong is None or labels is None or (weak is None and weak_predictions is None):
         raise W2SGError(
             "give --weak W.npy (or --weak-predictions P.npy), --strong S.npy and --labels y.npy, "
@@ -419,6 +424,7 @@ def _dataset_inputs(
     limit: int | None,
     data_seed: int,
     max_words: int | None,
+    pooling: str | None = None,
 ) -> RunInputs:
     if labels is not None:
         raise W2SGError(
@@ -431,8 +437,8 @@ def _dataset_inputs(
         raise W2SGError(
             "--data and --dataset need --weak MODEL and --strong MODEL (see `w2sg models`)"
         )
-    weak_arr = embed_dataset(dataset, weak, "--weak")
-    strong_arr = embed_dataset(dataset, strong, "--strong")
+    weak_arr = embed_dataset(dataset, weak, "--weak", pooling)
+    strong_arr = embed_dataset(dataset, strong, "--strong", pooling)
     from w2sg.represent.models import model_fingerprint
 
     names = [_split_model(m)[0] for m in (weak, strong)]
@@ -442,6 +448,8 @@ def _dataset_inputs(
         weak_model=weak,
         strong_model=strong,
     )
+    if pooling is not None:
+        prov["pooling"] = pooling
     return RunInputs(
         weak_arr, strong_arr, dataset.labels, None, prov, ids=np.asarray(dataset.ids),
         dataset=dataset, given_splits=dataset.splits or None,
@@ -470,6 +478,7 @@ def run(
     limit: int | None = None,
     data_seed: int = 0,
     max_words: int | None = None,
+    pooling: str | None = None,
     ids: ArrayInput | None = None,
     config: RunConfig | Mapping[str, Any] | None = None,
     echo: Callable[[str], Any] | None = None,
@@ -496,6 +505,8 @@ def run(
         limit: with ``data``/``dataset``, a seeded random subset of this many examples.
         data_seed: the seed of that subset (default 0, as in sweeps).
         max_words: with texts, cut each text to its first N words.
+        pooling: with model names, the token pooling of both models (``mean``, ``cls``,
+            ``last``, ``max``; default: each model's own).
         ids: content ids per row, which decide the splits (default: the ids of
             :class:`Embedding` inputs, which hash the texts, so that ``run(weak=embed(M1, D),
             strong=embed(M2, D))`` is the run of ``dataset=D``; else hashes of the rows).
@@ -566,6 +577,7 @@ def run(
         limit=limit,
         data_seed=data_seed,
         max_words=max_words,
+        pooling=pooling,
     )
     from w2sg.pipeline import run_pipeline
 

@@ -229,6 +229,8 @@ class RunConfig:
             )
         if self.weak_ridge < 0 or self.strong_ridge < 0:
             raise W2SGError("--weak-ridge and --strong-ridge must be >= 0")
+        if not isinstance(self.seed, int) or not 0 <= self.seed < 2**32:
+            raise W2SGError(f"--seed must be an integer in 0 … {2**32 - 1}, got {self.seed!r}")
         if len(self.fractions) not in (3, 4) or any(f <= 0 for f in self.fractions):
             raise W2SGError(
                 "--fractions takes 3 or 4 positive numbers: weak_train,w2s_train,test[,val]"

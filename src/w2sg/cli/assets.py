@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from w2sg.cli.checks import check_out_file, seed
 from w2sg.errors import W2SGError
 
 
@@ -57,7 +58,7 @@ def register(subparsers: Any) -> None:
         help="token pooling (default: the model's own, else the registry default)",
     )  # fmt: skip
     embed.add_argument("--limit", type=int, default=None, help="seeded random subset of N rows")
-    embed.add_argument("--seed", type=int, default=0, help="seed of the --limit subset")
+    embed.add_argument("--seed", type=seed, default=0, help="seed of the --limit subset (default 0)")
     embed.add_argument(
         "--max-words", type=int, default=None,
         help="cut each text to its first N words first (the ids hash the cut texts)",
@@ -153,8 +154,10 @@ def _embed(args: argparse.Namespace) -> int:
 
     columns: dict[str, Any] = {name: getattr(args, name, None) for name in COLUMN_OPTIONS}
 
-    if args.out.suffix != ".npy":
-        raise W2SGError(f"--out must end in .npy, got {args.out}")
+    from w2sg.represent.extract import check_device
+
+    check_out_file(args.out, "--out", (".npy",))
+    check_device(args.device)
     result = embed(
         args.model,
         args.dataset or args.texts or args.smiles,

@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from w2sg import atomic
+from w2sg.cli.checks import check_out_dir, seed
 from w2sg.cli.run import (
     add_array_arguments,
     describe_data,
@@ -54,6 +55,8 @@ def cmd_epochs(args: argparse.Namespace) -> int:
     from w2sg.experiments.epochs import epoch_study, parse_epochs
 
     epochs = parse_epochs(args.epochs)
+    if args.out:
+        check_out_dir(args.out, "--out", "epochs.csv, epochs.json, epochs.png, epochs_config.json")
     dataset = load_data(args)
     config = RunConfig(
         task=args.task or (dataset.task if dataset is not None else RunConfig.task),
@@ -130,7 +133,9 @@ def register(subparsers: Any) -> None:
         default=d.fractions,
         help="weak_train,w2s_train,test[,val] (default 0.4,0.4,0.2)",
     )
-    g.add_argument("--seed", type=int, default=d.seed)
+    g.add_argument(
+        "--seed", type=seed, default=d.seed, help=f"split and training seed (default {d.seed})"
+    )
     g.add_argument(
         "--epochs",
         default=",".join(str(e) for e in (1, 2, 4, 8, 16, 32, 64)),

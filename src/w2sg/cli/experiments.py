@@ -8,6 +8,7 @@ import math
 import sys
 from typing import Any
 
+from w2sg.cli.checks import seed
 from w2sg.errors import W2SGError
 
 
@@ -57,8 +58,10 @@ def cmd_sweep(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
+    from w2sg.cli.checks import check_out_file
     from w2sg.experiments.store import export_runs
 
+    check_out_file(args.out, "--out", (".parquet", ".csv"))
     status = None if args.status == "all" else args.status
     n = export_runs(args.store, args.out, status=status)
     print(f"wrote {n} runs to {args.out}", file=sys.stderr)
@@ -94,9 +97,11 @@ def cmd_study(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
+    from w2sg.cli.checks import check_out_dir
     from w2sg.report import build_report
 
     _check(args.bootstrap >= 1, f"--bootstrap must be >= 1, got {args.bootstrap}")
+    check_out_dir(args.out, "--out", "index.html and its figures")
     index = build_report(args.source, args.out, n_boot=args.bootstrap)
     print(index)
     return 0
@@ -145,7 +150,7 @@ def register(subparsers: Any) -> None:
                    "theory: the ridge head's test MSE from the theory block")  # fmt: skip
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (1000)")
     p.add_argument("--confidence", type=float, default=0.95, help="interval level (0.95)")
-    p.add_argument("--seed", type=int, default=0, help="bootstrap seed")
+    p.add_argument("--seed", type=seed, default=0, help="bootstrap seed (default 0)")
     p.add_argument("--by-weak", action="store_true",
                    help="instead of correlations, one row per weak model (means over seeds): "
                    "scores, PGR, op_norm, fro_sq_over_n, predicted_gap, k_w, error")  # fmt: skip

@@ -48,8 +48,11 @@ def _pretrain(args: argparse.Namespace) -> int:
 
     if args.limit_smiles is not None and args.limit_smiles < 2:
         raise W2SGError(f"--limit-smiles must be >= 2, got {args.limit_smiles}")
-    family = load_family(args.family)
+    from w2sg.cli.checks import check_out_dir
+
     root = args.out.expanduser() if args.out is not None else default_root()
+    check_out_dir(root, "--out", "one model folder per family member")
+    family = load_family(args.family)
     total = sum(m.steps for m in family.models if read_pretrain_record(root / m.name) is None)
     bar = progress_bar(total, "pretrain", "step", enabled=not args.no_progress)
 

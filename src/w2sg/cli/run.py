@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from w2sg.cli.checks import check_out_dir, seed
 from w2sg.cli.theory import add_kernel_arguments
 from w2sg.config import (
     CLEAN_METHODS,
@@ -61,12 +62,17 @@ def add_array_arguments(parser: argparse.ArgumentParser, several_weak: bool = Fa
     )
     g.add_argument("--limit", type=int, help="with --dataset: use at most this many examples")
     g.add_argument(
-        "--data-seed", type=int, default=0,
+        "--data-seed", type=seed, default=0,
         help="with --dataset --limit: seed of the random subset (default 0, as in sweeps)",
     )  # fmt: skip
     g.add_argument(
         "--max-words", type=int, default=None,
         help="with a text --dataset: cut each text to its first N words (every model alike)",
+    )  # fmt: skip
+    g.add_argument(
+        "--pooling", choices=("mean", "cls", "last", "max"), default=None,
+        help="with model names: token pooling of both models (default: each model's own, "
+        "else the registry's)",
     )  # fmt: skip
     add_data_arguments(parser)
 
@@ -134,7 +140,9 @@ def add_run_config_arguments(parser: argparse.ArgumentParser) -> None:
         default=d.fractions,
         help="weak_train,w2s_train,test[,val] (default 0.4,0.4,0.2)",
     )
-    g.add_argument("--seed", type=int, default=d.seed)
+    g.add_argument(
+        "--seed", type=seed, default=d.seed, help=f"split and training seed (default {d.seed})"
+    )
     g.add_argument("--epochs", type=int, default=d.epochs, help="Adam epochs (--optimizer adam)")
     g.add_argument("--lr", type=float, default=d.lr)
     g.add_argument("--batch-size", type=int, default=d.batch_size)
@@ -225,6 +233,7 @@ def load_inputs(args: argparse.Namespace, dataset: Any = None) -> Any:
         limit=getattr(args, "limit", None),
         data_seed=getattr(args, "data_seed", 0),
         max_words=getattr(args, "max_words", None),
+        pooling=getattr(args, "pooling", None),
     )
 
 
@@ -245,18 +254,32 @@ def echo_to(args: argparse.Namespace) -> Any:
 # Commands
 
 
+_RUN_FILES = "config.json, metrics.json, predictions.npz"
+
+
+def written_files(out: Path, since: float) -> str:
+    """The files in ``out`` written since ``since`` (``time.time()``), for the "wrote" line."""
+    names = sorted(
+        p.name for p in out.iterdir() if p.is_file() and p.stat().st_mtime >= since - 0.5
+    )
+    return ", ".join(names)
+
+
 def cmd_run(args: argparse.Namespace) -> int:
     from w2sg.api import run
 
+    if args.out:
+        check_out_dir(args.out, "--out", _RUN_FILES)
     result = run(**run_kwargs(args), echo=echo_to(args))
     if args.out:
+        since = time.time()
         result.save(args.out)
     if args.json:
         print(json.dumps(result.to_dict()))
     else:
         print(result.summary())
         if args.out:
-            print(f"\nwrote {Path(args.out) / 'metrics.json'}")
+            print(f"\nwrote {args.out}/ ({written_files(Path(args.out), since)})")
     return 0
 
 
@@ -264,8 +287,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
     from w2sg.experiments.demo import run_demo
 
     start = time.perf_counter()
+    out = Path(args.out or ("runs/demo-synthetic" if args.synthetic else "runs/demo"))
+    check_out_dir(out, "--out", _RUN_FILES)
     result, title = run_demo(seed=args.seed, synthetic=args.synthetic)
-    out = Path(args.out)
+    since = time.time()
     result.save(out)
     record = result.to_dict()
     if args.json:
@@ -274,8 +299,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
     print(title)
     print(format_summary(record))
     print(
-        f"\nwrote {out}/ (config.json, metrics.json, predictions.npz) in "
-        f"{time.perf_counter() - start:.1f} s"
+        f"\nwrote {out}/ ({written_files(out, since)}) in {time.perf_counter() - start:.1f} s"
     )
     return 0
 
@@ -294,9 +318,18 @@ def register(subparsers: Any) -> None:
     # The sub-command's own options (not the global ones) go to w2sg.run by name.
     run.set_defaults(func=cmd_run, run_parser=run)
 
-    demo = subparsers.add_parser("demo", help="run the main job on the embedded defaults")
-    demo.add_argument("--out", default="runs/demo", help="run folder (default runs/demo)")
-    demo.add_argument("--seed", type=int, default=0)
+    demo = subparsers.add_parser(
+        "demo",
+        help="run the main job on the embedded defaults",
+        description="Rotten Tomatoes, weak static-64, strong minilm-l6, softmax heads: the whole "
+        "pipeline with its table, theory and bounds (with --synthetic: the synthetic model of "
+        "THEORY.md section 4). Writes config.json, metrics.json and predictions.npz.",
+    )
+    demo.add_argument(
+        "--out", default=None,
+        help="run folder (default runs/demo, or runs/demo-synthetic with --synthetic)",
+    )  # fmt: skip
+    demo.add_argument("--seed", type=seed, default=0, help="split and training seed (default 0)")
     demo.add_argument(
         "--synthetic",
         action="store_true",

@@ -9,6 +9,8 @@ from typing import Any
 
 import numpy as np
 
+from w2sg.atomic import save_npy
+from w2sg.cli.checks import check_out_file, seed
 from w2sg.config import TASKS, KernelConfig
 from w2sg.errors import W2SGError
 
@@ -73,6 +75,8 @@ def cmd_metric(args: argparse.Namespace) -> int:
 
     if args.scores and not (args.labels or args.data or args.dataset):
         raise W2SGError("--scores needs --labels (the scores are [P_s(I − P_w)ŷ]_i)")
+    if args.scores:
+        check_out_file(args.scores, "--scores", (".npy",))
     result = metric(
         args.weak,
         args.strong,
@@ -92,7 +96,7 @@ def cmd_metric(args: argparse.Namespace) -> int:
     )
     if args.scores:
         assert result.scores is not None
-        np.save(Path(args.scores), result.scores)
+        save_npy(args.scores, np.asarray(result.scores))
     if args.json:
         print(json.dumps(result.to_dict()))
         return 0
@@ -134,7 +138,9 @@ def register(subparsers: Any) -> None:
     )
     metric.add_argument("--dataset", help="a registered or hf: dataset (every row is D̂)")
     metric.add_argument("--limit", type=int, help="with --data/--dataset: at most N rows")
-    metric.add_argument("--data-seed", type=int, default=0, help="seed of the --limit subset")
+    metric.add_argument(
+        "--data-seed", type=seed, default=0, help="seed of the --limit subset (default 0)"
+    )
     from w2sg.cli.run import add_data_arguments
 
     add_data_arguments(metric, with_data=False)

@@ -609,11 +609,11 @@ def truncate_words(texts: Sequence[str], max_words: int) -> tuple[list[str], int
     return out, n_cut
 
 
-def read_lines(path: str | os.PathLike[str]) -> list[str]:
-    """Non-empty lines of a UTF-8 text file (one text or SMILES per line)."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise W2SGError(f"cannot read {path}: {exc.strerror}") from None
+def read_lines(path: str | os.PathLike[str], what: str = "--texts") -> list[str]:
+    """Non-empty lines of a UTF-8 text file (one text or SMILES per line); ``what`` names the
+    argument in errors."""
+    from w2sg.data.io import read_text
+
+    text = read_text(path, what)
     lines = [line.strip() for line in io.StringIO(text)]
     return [line for line in lines if line]

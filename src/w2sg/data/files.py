@@ -131,9 +131,9 @@ def read_table(path: str | Path, columns: Sequence[str] | None = None) -> Any:
     """
     import pandas as pd
 
-    p = Path(path)
-    if not p.is_file():
-        raise W2SGError(f"--data: file not found: {path}")
+    from w2sg.data.io import CORRUPT_ERRORS, check_input_file, os_problem
+
+    p = check_input_file(path, "--data")
     fmt = file_format(p)
     as_str = {c: str for c in columns or ()}
     try:
@@ -151,7 +151,9 @@ def read_table(path: str | Path, columns: Sequence[str] | None = None) -> Any:
         raise W2SGError(
             f"--data: {path} is not UTF-8 ({exc.reason}); re-save it as UTF-8"
         ) from None
-    except (ValueError, pd.errors.ParserError) as exc:
+    except OSError as exc:  # also a damaged .gz (BadGzipFile) and pyarrow's I/O errors
+        raise W2SGError(f"--data: cannot read {path}: {os_problem(exc)}") from None
+    except CORRUPT_ERRORS as exc:  # pandas' ParserError is a ValueError
         first = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
         raise W2SGError(f"--data: cannot read {path} as {fmt}: {first}") from None
 
@@ -454,11 +456,9 @@ class TextLinesCheck:
     blank: list[int] = field(default_factory=list)
 
 
-def check_text_lines(path: str | Path) -> TextLinesCheck:
+def check_text_lines(path: str | Path, what: str = "--texts") -> TextLinesCheck:
     """Count the lines of a ``--texts`` file and find its blank lines (1-based line numbers)."""
-    try:
-        text = Path(path).read_text(encoding="utf-8")
-    except OSError as exc:
-        raise W2SGError(f"cannot read {path}: {exc.strerror}") from None
-    lines = text.splitlines()
+    from w2sg.data.io import read_text
+
+    lines = read_text(path, what).splitlines()
     return TextLinesCheck(len(lines), [i + 1 for i, line in enumerate(lines) if not line.strip()])

@@ -260,7 +260,9 @@ def load_sweep(path: str | Path) -> SweepConfig:
     if not p.is_file():
         raise W2SGError(f"sweep config {p} not found; pass the path of a .yaml file")
     try:
-        data = yaml.safe_load(p.read_text())
+        from w2sg.data.io import read_text
+
+        data = yaml.safe_load(read_text(p, "sweep config"))
     except yaml.YAMLError as exc:
         mark = getattr(exc, "problem_mark", None)
         at = f" at line {mark.line + 1}" if mark is not None else ""

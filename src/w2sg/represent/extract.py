@@ -176,6 +176,40 @@ def _sentence_transformers_head(folder: Path) -> tuple[str | None, bool, int | N
     return pooling, normalize, max_len, lowercase
 
 
+_WEIGHT_PATTERNS = ("*.safetensors", "*.bin", "*.gguf", "*.pt", "*.pth", "*.h5", "*.msgpack",
+                    "*.ckpt", "*.safetensors.index.json", "*.bin.index.json")  # fmt: skip
+
+
+def _first(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0][:300] if lines else type(exc).__name__
+
+
+def _check_model_folder(folder: Path, name: str) -> None:
+    """A local model folder needs a readable ``config.json`` that parses and a weight file."""
+    if not folder.is_dir():
+        return
+    config = folder / "config.json"
+    if not config.is_file() and not any(folder.glob("*.gguf")):
+        raise W2SGError(
+            f"model {name!r}: {folder} has no config.json; is it a Hugging Face model folder?"
+        )
+    if config.is_file():
+        try:
+            parsed = json.loads(config.read_text(encoding="utf-8"))
+        except (OSError, UnicodeDecodeError, ValueError) as exc:
+            raise W2SGError(
+                f"model {name!r}: {config} is not a readable JSON config ({_first(exc)})"
+            ) from None
+        if not isinstance(parsed, dict):
+            raise W2SGError(f"model {name!r}: {config} is not a JSON object")
+    if not any(next(folder.glob(pattern), None) for pattern in _WEIGHT_PATTERNS):
+        raise W2SGError(
+            f"model {name!r}: {folder} has no weights (model.safetensors, pytorch_model.bin or "
+            "a .gguf); download the whole model folder"
+        )
+
+
 class TransformersEncoder:
     """Any ``transformers`` model folder (or GGUF file in one), run layer by layer."""
 
@@ -194,16 +228,19 @@ class TransformersEncoder:
         if gguf:
             kwargs["gguf_file"] = gguf
         kwargs["trust_remote_code"] = trust_remote_code()
+        _check_model_folder(folder, spec.name)
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(folder, **kwargs)
             self.model = AutoModel.from_pretrained(folder, dtype=dtype, **kwargs)
         except ValueError as exc:
-            if "trust_remote_code" not in str(exc):
-                raise
-            raise W2SGError(
-                f"model {spec.name!r} runs code from its repository; if you trust it, pass "
-                f"--trust-remote-code (or set {TRUST_REMOTE_CODE_ENV}=1)"
-            ) from None
+            if "trust_remote_code" in str(exc):
+                raise W2SGError(
+                    f"model {spec.name!r} runs code from its repository; if you trust it, pass "
+                    f"--trust-remote-code (or set {TRUST_REMOTE_CODE_ENV}=1)"
+                ) from None
+            raise W2SGError(f"model {spec.name!r}: cannot load {folder}: {_first(exc)}") from None
+        except (OSError, KeyError, TypeError) as exc:
+            raise W2SGError(f"model {spec.name!r}: cannot load {folder}: {_first(exc)}") from None
         self.model = self.model.to(self.device)
         self.model.eval()
         config = self.model.config
@@ -510,6 +547,38 @@ def _featurizer(name: str) -> Callable[[ResolvedModel, str | None], Encoder]:
 BACKENDS.update({name: _featurizer(name) for name in sorted(FEATURIZER_BACKENDS)})
 
 
+def check_device(device: str | None) -> None:
+    """Refuse a torch device that does not exist here (one line naming what does), before any
+    model is loaded. ``None`` means cuda when present, else cpu."""
+    if device is None:
+        return
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except (RuntimeError, ValueError):
+        raise W2SGError(f"unknown device {device!r}; use cpu, cuda, cuda:N or mps") from None
+    if dev.type == "cpu":
+        return
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            why = "has no CUDA support" if torch.version.cuda is None else "sees no GPU"
+            raise W2SGError(
+                f"device {device!r}: this torch {torch.__version__} {why}; use --device cpu"
+            )
+        count = torch.cuda.device_count()
+        if dev.index is not None and dev.index >= count:
+            raise W2SGError(
+                f"device {device!r}: there are {count} GPUs (cuda:0 … cuda:{count - 1})"
+            )
+        return
+    if dev.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise W2SGError(f"device {device!r}: no Apple MPS device here; use --device cpu")
+        return
+    raise W2SGError(f"device {device!r} is not supported; use cpu, cuda, cuda:N or mps")
+
+
 @functools.lru_cache(maxsize=4)
 def _load(resolved: ResolvedModel, device: str | None) -> Encoder:
     loader = BACKENDS.get(resolved.backend)
@@ -563,6 +632,7 @@ def embed(
         raise W2SGError(f"unknown pooling {pooling!r}; use one of {', '.join(POOLINGS)}")
     if batch_size < 1:
         raise W2SGError(f"batch_size must be >= 1, got {batch_size}")
+    check_device(device)
     if isinstance(layer, str) and layer != "all":
         try:
             layer = int(layer)

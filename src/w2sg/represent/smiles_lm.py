@@ -230,7 +230,9 @@ def load_family(path: str | os.PathLike[str]) -> Family:
     p = Path(path)
     if not p.is_file():
         raise W2SGError(f"family file {p} not found; pass e.g. examples/molecular/family.yaml")
-    text = p.read_text()
+    from w2sg.data.io import read_text
+
+    text = read_text(p, "family file")
     if p.suffix == ".json":
         try:
             data = json.loads(text)
