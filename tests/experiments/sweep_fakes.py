@@ -49,11 +49,25 @@ def fake_prepare(unit: DataUnit, names: list[str]) -> list[np.ndarray]:
     return out
 
 
+#: Connections a worker keeps open (a weak model named ``lock`` takes the store's write lock).
+_HELD: list[Any] = []
+
+
 def fake_run(
     spec: RunSpec, weak: np.ndarray, strong: np.ndarray, labels: np.ndarray, ids: np.ndarray
 ) -> dict[str, Any]:
     if spec.weak.model == "bad":
         raise ValueError("this weak model always fails")
+    if spec.params.get("say"):
+        print(spec.params["say"], flush=True)  # a worker's own output
+    if spec.weak.model == "crash":
+        os._exit(3)  # a worker process that dies mid-run
+    if spec.weak.model == "lock":  # another process takes the store's write lock and keeps it
+        import sqlite3
+
+        conn = sqlite3.connect(spec.params["store"], isolation_level=None)
+        conn.execute("BEGIN EXCLUSIVE")
+        _HELD.append(conn)
     time.sleep(float(spec.params.get("sleep", 0.0)))
     rng = _rng(spec.config_hash)
     err = float(rng.uniform(0.1, 0.4))

@@ -46,6 +46,7 @@ def cmd_sweep(args: argparse.Namespace) -> int:
         retry_failed=args.retry_failed,
         progress=not args.no_progress,
         gpus_per_extraction=args.gpus_per_extraction,
+        verbose=args.verbose,
     )
     if args.json:
         print(json.dumps(summary.to_dict()))
@@ -127,6 +128,8 @@ def register(subparsers: Any) -> None:
     p.add_argument("--retry-failed", action="store_true", help="re-run runs recorded as failed")
     p.add_argument("--dry-run", action="store_true", help="list the runs, run nothing")
     p.add_argument("--no-progress", action="store_true", help="no progress bar on stderr")
+    p.add_argument("--verbose", action="store_true",
+                   help="with --executor ray: show the Ray workers' own log lines")  # fmt: skip
     p.add_argument("--json", action="store_true",
                    help="print {total, executed, skipped, failed, seconds}")  # fmt: skip
     p.set_defaults(func=cmd_sweep)

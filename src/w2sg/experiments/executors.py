@@ -104,6 +104,7 @@ def run_sweep(
     run_fn: RunFn = pipeline_run,
     prepare_fn: PrepareFn = prepare,
     gpus_per_extraction: float | None = None,
+    verbose: bool = False,
 ) -> SweepSummary:
     """Run every configuration of ``sweep`` that the store does not hold yet.
 
@@ -123,6 +124,7 @@ def run_sweep(
         gpus_per_extraction: with ``ray``, the GPUs each extraction by a neural model (the
             ``transformers`` backend: text encoders, decoders, SMILES transformers) asks Ray for;
             default: 1 when the cluster has GPUs, else 0. Heads and featurizers use CPUs.
+        verbose: with ``ray``, let the workers' own log lines through to the terminal.
     """
     t0 = time.perf_counter()
     if executor not in EXECUTORS:
@@ -141,6 +143,8 @@ def run_sweep(
         )
     if workers is not None and workers < 1:
         raise W2SGError(f"--workers must be >= 1, got {workers}")
+    if executor == "ray" and ray_address:
+        probe_ray_address(ray_address)  # before the progress bar: an unreachable one is one line
     specs = sweep.expand() if isinstance(sweep, SweepConfig) else list(sweep)
     specs = list({s.config_hash: s for s in specs}.values())
     with ResultStore(store) as db:
@@ -195,6 +199,7 @@ def run_sweep(
                     prepare_fn=prepare_fn,
                     tick=refresh,
                     gpus_per_extraction=gpus_per_extraction,
+                    verbose=verbose,
                 )
         finally:
             bar.close()
@@ -454,6 +459,7 @@ def run_ray(
     prepare_fn: PrepareFn = prepare,
     tick: Tick | None = None,
     gpus_per_extraction: float | None = None,
+    verbose: bool = False,
 ) -> None:
     """Run ``specs`` as Ray tasks; call ``on_result`` with each record as it arrives.
 
@@ -461,7 +467,9 @@ def run_ray(
     initialised or ``address`` names a running cluster. A cluster that this call started is shut
     down when it returns. Extractions by neural models ask for ``gpus_per_extraction`` GPUs
     (default: 1 when the cluster has any), so Ray places them on GPU nodes and sets
-    ``CUDA_VISIBLE_DEVICES``; everything else asks for one CPU.
+    ``CUDA_VISIBLE_DEVICES``; everything else asks for one CPU. A run whose worker process
+    dies (a crash, an out-of-memory kill) is recorded as failed, as on the local pool; the
+    workers' own output reaches the terminal only with ``verbose``.
     """
     try:
         import ray
@@ -476,8 +484,10 @@ def run_ray(
             "include_dashboard": False,
             "logging_level": logging.ERROR,
             "configure_logging": True,
+            "log_to_driver": verbose,
         }
         if address:
+            probe_ray_address(address)
             kwargs["address"] = address
         else:
             kwargs["num_cpus"] = workers or os.cpu_count() or 1
@@ -536,6 +546,8 @@ def run_ray(
                     except ray.exceptions.RayTaskError as exc:  # a unit of this run failed
                         cause = exc.cause if isinstance(exc.cause, BaseException) else exc
                         record = failed_record(spec, "preparing inputs failed: " + _short(cause))
+                    except ray.exceptions.RayError as exc:  # its worker process died
+                        record = failed_record(spec, _crash(exc))
                     on_result(record)
                 else:
                     prep_refs.remove(ref)
@@ -544,6 +556,43 @@ def run_ray(
     finally:
         if started_here:
             ray.shutdown()
+
+
+def probe_ray_address(address: str, timeout: float = 5.0) -> None:
+    """Refuse, in one line and within ``timeout`` seconds, a ``host:port`` (or ``ray://``) cluster
+    address where nothing listens: ``ray.init`` would otherwise retry for minutes, printing
+    warnings. ``auto`` and ``local`` are left to Ray."""
+    import socket
+
+    if address in ("auto", "local"):
+        return
+    text = address.removeprefix("ray://")
+    host, _, port_text = text.rpartition(":")
+    if not host:
+        host, port_text = text, ("10001" if address.startswith("ray://") else "6379")
+    try:
+        port = int(port_text)
+    except ValueError:
+        raise W2SGError(f"--ray-address {address!r} is not host:port (or 'auto')") from None
+    try:
+        with socket.create_connection((host.strip("[]"), port), timeout=timeout):
+            pass
+    except OSError as exc:
+        why = exc.strerror or type(exc).__name__
+        raise W2SGError(
+            f"cannot reach a Ray cluster at {address} ({why}); start one with `ray start --head` "
+            "and pass its address, 'auto', or leave --ray-address out for a local cluster"
+        ) from None
+
+
+def _crash(exc: BaseException) -> str:
+    """The error of a run whose Ray worker died, in one line (Ray's messages run to pages)."""
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    first = lines[0][:300] if lines else ""
+    return (
+        f"the Ray worker running this run died ({type(exc).__name__}: {first}); "
+        "out of memory? re-run with --retry-failed"
+    )
 
 
 def _short(exc: BaseException) -> str:

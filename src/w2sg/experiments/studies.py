@@ -327,7 +327,7 @@ def done_runs(store: str | Path) -> list[dict[str, Any]]:
     """The ``done`` runs of a results store (an error when there are none)."""
     from w2sg.experiments.store import ResultStore
 
-    with ResultStore(store, create=False) as db:
+    with ResultStore(store, read_only=True) as db:
         rows = db.rows("done")
     if not rows:
         raise W2SGError(f"{store} holds no finished runs; run `w2sg sweep` first")

@@ -297,7 +297,7 @@ def _store_sections(db: Path, out: Path, n_boot: int) -> tuple[str, list[Section
     from w2sg.experiments.store import ResultStore
     from w2sg.experiments.studies import correlation_table, study_groups, w2s_error, weak_table
 
-    with ResultStore(db, create=False) as store:
+    with ResultStore(db, read_only=True) as store:
         rows = store.rows()
     if not rows:
         raise W2SGError(f"{db} holds no runs; run `w2sg sweep` first")
