@@ -296,7 +296,7 @@ class ResultStore:
 
     def statuses(self) -> dict[str, str]:
         """``config_hash`` → ``status`` for every row."""
-        return dict(self._fetch("SELECT config_hash, status FROM runs"))  # type: ignore[arg-type]
+        return {str(h): str(s) for h, s in self._fetch("SELECT config_hash, status FROM runs")}
 
     def count(self, status: str | None = None) -> int:
         if status is None:
