@@ -1350,6 +1350,7 @@ def sweep(
     retry_failed: bool = False,
     progress: bool = True,
     gpus_per_extraction: float | None = None,
+    verbose: bool = False,
 ) -> SweepSummary:
     """Run every configuration of a sweep that ``store`` does not hold yet: ``w2sg sweep``.
 
@@ -1363,6 +1364,7 @@ def sweep(
         retry_failed: also re-run configurations recorded as failed.
         progress: a progress bar on stderr.
         gpus_per_extraction: with ``ray``, GPUs per neural extraction.
+        verbose: with ``ray``, let the workers' own log lines through to the terminal.
 
     Returns:
         the counts ``total``, ``executed``, ``skipped``, ``failed`` and the ``seconds`` taken.
@@ -1385,6 +1387,7 @@ def sweep(
         retry_failed=retry_failed,
         progress=progress,
         gpus_per_extraction=gpus_per_extraction,
+        verbose=verbose,
     )
 
 
@@ -1419,7 +1422,7 @@ def load_store(path: str | os.PathLike[str], *, status: str | None = "done") -> 
 
     from w2sg.experiments.store import ResultStore, flat_rows
 
-    with ResultStore(Path(path), create=False) as db:
+    with ResultStore(Path(path), read_only=True) as db:
         rows = db.rows(status)
     flat = flat_rows(rows)
     for plain, row in zip(flat, rows, strict=True):

@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import Any
 
 from w2sg.cli.checks import check_out_file, seed
-from w2sg.errors import W2SGError
 
 
 def register(subparsers: Any) -> None:
@@ -58,7 +57,9 @@ def register(subparsers: Any) -> None:
         help="token pooling (default: the model's own, else the registry default)",
     )  # fmt: skip
     embed.add_argument("--limit", type=int, default=None, help="seeded random subset of N rows")
-    embed.add_argument("--seed", type=seed, default=0, help="seed of the --limit subset (default 0)")
+    embed.add_argument(
+        "--seed", type=seed, default=0, help="seed of the --limit subset (default 0)"
+    )
     embed.add_argument(
         "--max-words", type=int, default=None,
         help="cut each text to its first N words first (the ids hash the cut texts)",

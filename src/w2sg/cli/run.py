@@ -298,9 +298,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         return 0
     print(title)
     print(format_summary(record))
-    print(
-        f"\nwrote {out}/ ({written_files(out, since)}) in {time.perf_counter() - start:.1f} s"
-    )
+    print(f"\nwrote {out}/ ({written_files(out, since)}) in {time.perf_counter() - start:.1f} s")
     return 0
 
 
