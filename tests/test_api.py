@@ -184,8 +184,43 @@ def test_run_config_accepts_every_runconfig_field_by_name() -> None:
     assert (cfg.head, cfg.weak_ridge, cfg.n_bootstrap, cfg.kernel.k_strong) == ("ridge", 0.5, 7, 3)
     assert w2sg.run_config(no_center=True).kernel.center is False
     assert w2sg.run_config(variance=0.5).kernel.variance == 0.5
+    # sub-configurations (dataclass fields other than kernel): their fields are options too
+    for f in dataclasses.fields(RunConfig):
+        sub = getattr(defaults, f.name)
+        if f.name == "kernel" or not dataclasses.is_dataclass(sub):
+            continue
+        assert w2sg.run_config(**{f.name: dataclasses.asdict(sub)}) == defaults
+        own = [g.name for g in dataclasses.fields(sub) if not hasattr(defaults, g.name)]
+        for name in own:
+            assert w2sg.run_config(**{name: getattr(sub, name)}) == defaults
     base = w2sg.run_config(head="ridge")
     assert w2sg.run_config(base.to_dict(), seed=4) == dataclasses.replace(base, seed=4)
+
+
+@dataclasses.dataclass(frozen=True)
+class _Tuning:
+    steps: int = 3
+    rate: float | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class _TunedConfig(RunConfig):
+    tuning: _Tuning = dataclasses.field(default_factory=_Tuning)
+
+
+def test_run_config_routes_the_fields_of_a_sub_configuration() -> None:
+    """A RunConfig field holding a dataclass (as fine-tuning settings would) takes a mapping,
+    and its own fields are options by name; a name RunConfig also has stays RunConfig's."""
+    base = _TunedConfig()
+    assert w2sg.run_config(base, steps=5, rate=0.1).tuning == _Tuning(5, 0.1)
+    assert w2sg.run_config(base, tuning={"steps": 7}).tuning == _Tuning(7)
+    assert w2sg.run_config(base, steps=None).tuning == _Tuning()
+    with pytest.raises(W2SGError, match="not both"):
+        w2sg.run_config(base, tuning={"steps": 7}, rate=0.1)
+    with pytest.raises(W2SGError, match="bad run configuration"):
+        w2sg.run_config(base, tuning={"stepz": 7})
+    with pytest.raises(W2SGError, match="unknown option 'stepz'.*steps"):
+        w2sg.run_config(base, stepz=7)
 
 
 @pytest.mark.parametrize(

@@ -103,7 +103,9 @@ def run_config(
     spellings ``bootstrap`` (= ``n_bootstrap``), ``no_theory``, ``no_bounds``, and the kernel
     options of :meth:`KernelConfig.from_options` (``k_weak``, ``k_strong``, ``variance``,
     ``noise_floor``, ``gavish_donoho``, ``hard``, ``gamma_weak``, ``gamma_strong``, ``center`` or
-    ``no_center``). Dashes in names are read as underscores. An unknown name is a
+    ``no_center``). A RunConfig field that holds a sub-configuration (a dataclass) takes that
+    dataclass or a mapping, and its fields are options by their own names where no RunConfig
+    field has the name. Dashes in names are read as underscores. An unknown name is a
     :class:`~w2sg.errors.W2SGError` listing the known ones.
     """
     if config is None:
@@ -114,12 +116,15 @@ def run_config(
         base = RunConfig.from_dict(dict(config))
     else:
         raise W2SGError(f"config must be a RunConfig or a mapping, got {type(config).__name__}")
-    fields = {f.name for f in dataclasses.fields(RunConfig)}
+    fields = {f.name for f in dataclasses.fields(base)}
+    subs = _sub_configs(base)
     updates: dict[str, Any] = {}
     kernel: dict[str, Any] = {}
+    nested: dict[str, dict[str, Any]] = {}
     unknown = []
     for raw_name, value in options.items():
         name = raw_name.replace("-", "_")
+        owner = next((sub for sub, names in subs.items() if name in names), None)
         if name in _KERNEL_OPTIONS:
             kernel[name] = value
         elif name in _NEGATED:
@@ -128,32 +133,55 @@ def run_config(
         elif _ALIASES.get(name, name) in fields:
             if value is not None:
                 updates[_ALIASES.get(name, name)] = value
+        elif owner is not None:
+            if value is not None:
+                nested.setdefault(owner, {})[name] = value
         else:
             unknown.append(raw_name)
     if unknown:
-        known = sorted(fields | set(_ALIASES) | set(_NEGATED) | set(_KERNEL_OPTIONS))
+        known = fields | set(_ALIASES) | set(_NEGATED) | set(_KERNEL_OPTIONS)
+        known |= {name for names in subs.values() for name in names}
         raise W2SGError(
             f"unknown option{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
-            f"the options are {', '.join(known)}"
+            f"the options are {', '.join(sorted(known))}"
         )
     if config is None:
         updates.setdefault("task", data_task or base.task)
         updates.setdefault("head", default_head(updates["task"]))
     if "fractions" in updates:
         updates["fractions"] = _fractions(updates["fractions"])
-    if isinstance(updates.get("kernel"), Mapping):
-        updates["kernel"] = KernelConfig(**dict(updates["kernel"]))
-    built = _kernel_from_options(kernel)
-    if built is not None:
-        if "kernel" in updates:
-            raise W2SGError("give kernel= or the kernel options by name, not both")
-        updates["kernel"] = built
     try:
+        for name, value in list(updates.items()):  # a sub-config given as a mapping
+            factory: Any = type(getattr(base, name))
+            if isinstance(value, Mapping) and hasattr(factory, "__dataclass_fields__"):
+                updates[name] = factory(**dict(value))
+        for owner, values in nested.items():  # a sub-config's fields given by name
+            if owner in updates:
+                raise W2SGError(f"give {owner}= or its options {sorted(values)}, not both")
+            updates[owner] = dataclasses.replace(getattr(base, owner), **values)
+        built = _kernel_from_options(kernel)
+        if built is not None:
+            if "kernel" in updates:
+                raise W2SGError("give kernel= or the kernel options by name, not both")
+            updates["kernel"] = built
         config_out = dataclasses.replace(base, **updates)
-    except TypeError as exc:  # a KernelConfig mapping with a wrong key
+    except TypeError as exc:  # a sub-config mapping with a wrong key
         raise W2SGError(f"bad run configuration: {exc}") from None
     config_out.validate()
     return config_out
+
+
+def _sub_configs(config: RunConfig) -> dict[str, set[str]]:
+    """RunConfig fields that hold a dataclass (a sub-configuration, other than ``kernel``,
+    whose options are the ones of :meth:`KernelConfig.from_options`) → the names of its fields
+    that are options of their own (not also a RunConfig field, which takes the name)."""
+    top = {f.name for f in dataclasses.fields(config)}
+    out: dict[str, set[str]] = {}
+    for f in dataclasses.fields(config):
+        value = getattr(config, f.name)
+        if f.name != "kernel" and dataclasses.is_dataclass(value):
+            out[f.name] = {g.name for g in dataclasses.fields(value)} - top
+    return out
 
 
 def _fractions(value: Any) -> tuple[float, ...]:
