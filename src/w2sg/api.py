@@ -73,6 +73,11 @@ _KERNEL_OPTIONS = (
     "variance",
     "noise_floor",
     "gavish_donoho",
+    "mp_edge",
+    "parallel_analysis",
+    "sigma_estimate",
+    "noise_sigma_weak",
+    "noise_sigma_strong",
     "hard",
     "gamma_weak",
     "gamma_strong",
@@ -943,6 +948,8 @@ class MetricResult:
 def _format_value(value: Any) -> str:
     if isinstance(value, float):
         return f"{value:.6g}"
+    if value == "":
+        return "-"
     return str(value)
 
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import hashlib
 import json
+import math
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -42,7 +43,15 @@ COMBINE_RULES: tuple[str, ...] = (
     "vote",
     "soft_vote",
 )
-K_RULES: tuple[str, ...] = ("k", "variance", "noise_floor", "gavish_donoho")
+K_RULES: tuple[str, ...] = (
+    "k",
+    "variance",
+    "noise_floor",
+    "gavish_donoho",
+    "mp_edge",
+    "parallel_analysis",
+)
+SIGMA_ESTIMATES: tuple[str, ...] = ("median", "iterative")
 
 # The names used everywhere (code, CLI, result fields, docs).
 MODELS: tuple[str, ...] = ("weak", "w2s", "ceiling")
@@ -60,6 +69,16 @@ ADDED_FIELDS: tuple[str, ...] = (
     "combine",
     "combine_temperature",
     "combine_labels",
+)
+# KernelConfig fields added after results were first stored: left out of a run's identity while at
+# their default, like ADDED_FIELDS.
+KERNEL_ADDED_FIELDS: tuple[str, ...] = (
+    "noise_sigma_weak",
+    "noise_sigma_strong",
+    "sigma_estimate",
+    "pa_quantile",
+    "pa_permutations",
+    "pa_seed",
 )
 # Weak-label cleaning before the student trains (w2sg.heads.relabel.CLEAN_METHODS).
 CLEAN_METHODS: tuple[str, ...] = (
@@ -87,6 +106,12 @@ class KernelConfig:
     eigenvalue exceeds the mean of the remaining ones by the factor ``noise_floor``;
     ``"gavish_donoho"`` the singular values above the optimal hard threshold for a low-rank signal
     in white noise of unknown level (Gavish & Donoho 2014), ω(β)·median(s), without a parameter.
+    ``"mp_edge"`` the singular values above the Marchenko–Pastur bulk edge σ̂(√n' + √d') (σ̂ by
+    ``sigma_estimate``: ``"median"`` or ``"iterative"``); ``"parallel_analysis"`` Horn's rule
+    against ``pa_permutations`` column permutations (seed ``pa_seed``) at the ``pa_quantile``.
+    ``noise_sigma_weak``/``noise_sigma_strong``: a known noise level per entry for
+    ``gavish_donoho`` and ``mp_edge`` (``None``: estimated). See
+    :func:`w2sg.theory.kernels.principal_decomposition`.
     ``hard=True`` sets γ = 0 (orthogonal projections). ``gamma_weak``/``gamma_strong`` override
     γ = β + δ.
     """
@@ -100,6 +125,12 @@ class KernelConfig:
     gamma_weak: float | None = None
     gamma_strong: float | None = None
     center: bool = True
+    noise_sigma_weak: float | None = None
+    noise_sigma_strong: float | None = None
+    sigma_estimate: str = "median"
+    pa_quantile: float = 0.95
+    pa_permutations: int = 5
+    pa_seed: int = 0
 
     def validate(self) -> None:
         if self.rule not in K_RULES:
@@ -110,6 +141,19 @@ class KernelConfig:
             raise W2SGError(f"--variance must be in (0, 1], got {self.variance}")
         if self.rule == "noise_floor" and self.noise_floor <= 1.0:
             raise W2SGError(f"--noise-floor must be > 1, got {self.noise_floor}")
+        if self.sigma_estimate not in SIGMA_ESTIMATES:
+            raise W2SGError(
+                f"unknown sigma_estimate {self.sigma_estimate!r}; use one of "
+                f"{', '.join(SIGMA_ESTIMATES)}"
+            )
+        for name in ("noise_sigma_weak", "noise_sigma_strong"):
+            value = getattr(self, name)
+            if value is not None and not (math.isfinite(value) and value > 0):
+                raise W2SGError(f"{name} must be a finite number > 0, got {value}")
+        if not 0.0 < self.pa_quantile < 1.0:
+            raise W2SGError(f"pa_quantile must be in (0, 1), got {self.pa_quantile}")
+        if self.pa_permutations < 1:
+            raise W2SGError(f"pa_permutations must be >= 1, got {self.pa_permutations}")
 
     @classmethod
     def from_options(
@@ -120,6 +164,11 @@ class KernelConfig:
         variance: float | None = None,
         noise_floor: float | None = None,
         gavish_donoho: bool = False,
+        mp_edge: bool = False,
+        parallel_analysis: bool = False,
+        sigma_estimate: str | None = None,
+        noise_sigma_weak: float | None = None,
+        noise_sigma_strong: float | None = None,
         hard: bool = False,
         gamma_weak: float | None = None,
         gamma_strong: float | None = None,
@@ -127,8 +176,10 @@ class KernelConfig:
     ) -> KernelConfig:
         """The kernel configuration of the command-line flags of the same names (``w2sg run`` and
         ``w2sg metric``) and of the Python API's keyword options: one k rule (``k_weak`` and
-        ``k_strong``, ``variance``, ``noise_floor`` or ``gavish_donoho``; default ``variance``
-        0.9), and either ``hard`` or explicit γ's."""
+        ``k_strong``, ``variance``, ``noise_floor``, ``gavish_donoho``, ``mp_edge`` or
+        ``parallel_analysis``; default: the class default's rule), and either ``hard`` or
+        explicit γ's; ``sigma_estimate`` goes with ``mp_edge``, ``noise_sigma_weak``/``_strong``
+        with ``mp_edge`` or ``gavish_donoho``."""
         given = [
             name
             for name, used in (
@@ -136,6 +187,8 @@ class KernelConfig:
                 ("--variance", variance is not None),
                 ("--noise-floor", noise_floor is not None),
                 ("--gavish-donoho", bool(gavish_donoho)),
+                ("--mp-edge", bool(mp_edge)),
+                ("--parallel-analysis", bool(parallel_analysis)),
             )
             if used
         ]
@@ -147,8 +200,20 @@ class KernelConfig:
             "--k-weak/--k-strong": "k",
             "--noise-floor": "noise_floor",
             "--gavish-donoho": "gavish_donoho",
-        }.get(given[0] if given else "", "variance")
+            "--mp-edge": "mp_edge",
+            "--parallel-analysis": "parallel_analysis",
+            "--variance": "variance",
+        }.get(given[0] if given else "", cls().rule)
         default = cls()
+        if (noise_sigma_weak is not None or noise_sigma_strong is not None) and rule not in (
+            "mp_edge",
+            "gavish_donoho",
+        ):
+            raise W2SGError(
+                "--noise-sigma-weak/--noise-sigma-strong go with --mp-edge or --gavish-donoho"
+            )
+        if sigma_estimate is not None and rule != "mp_edge":
+            raise W2SGError("--sigma-estimate goes with --mp-edge")
         config = cls(
             rule=rule,
             k_weak=k_weak,
@@ -159,6 +224,9 @@ class KernelConfig:
             gamma_weak=gamma_weak,
             gamma_strong=gamma_strong,
             center=bool(center),
+            noise_sigma_weak=noise_sigma_weak,
+            noise_sigma_strong=noise_sigma_strong,
+            sigma_estimate=sigma_estimate or default.sigma_estimate,
         )
         config.validate()
         return config
@@ -280,6 +348,10 @@ class RunConfig:
                 default = dataclasses.asdict(default)
             if out[name] == default:
                 del out[name]
+        kernel_default = KernelConfig()
+        for name in KERNEL_ADDED_FIELDS if "kernel" in out else ():
+            if out["kernel"][name] == getattr(kernel_default, name):
+                del out["kernel"][name]
         return out
 
     @classmethod

@@ -562,6 +562,8 @@ def run_pipeline(
             config=config.kernel,
             decompositions=decs,
         )
+        if theory.get("k_flag"):
+            notes.append(f"k rule {config.kernel.rule}: {theory['k_flag']}")
         if config.head != "ridge":
             notes.append(
                 "the theory block describes ridge heads (β_w, β_s = --weak-ridge, --strong-ridge) "

@@ -102,6 +102,20 @@ def test_label_free_output(arrays: dict[str, Path], capsys: pytest.CaptureFixtur
     assert main([*_args(arrays, "--gavish-donoho", "--json")]) == 0
     gd = json.loads(capsys.readouterr().out)
     assert gd["k_rule"] == "gavish_donoho" and gd["k_weak"] >= 1
+    for flag, rule in (("--mp-edge", "mp_edge"), ("--parallel-analysis", "parallel_analysis")):
+        assert main([*_args(arrays, flag, "--json")]) == 0
+        out = json.loads(capsys.readouterr().out)
+        ref = representation_metrics(
+            np.load(arrays["weak"]), np.load(arrays["strong"]), config=KernelConfig(rule=rule)
+        ).metrics
+        assert (out["k_rule"], out["k_weak"], out["k_strong"]) == (
+            rule,
+            ref["k_weak"],
+            ref["k_strong"],
+        )
+        assert out["k_flag"] == ref["k_flag"] and out["detectable_weak"] == ref["detectable_weak"]
+    assert main([*_args(arrays, "--mp-edge", "--sigma-estimate", "iterative", "--json")]) == 0
+    assert json.loads(capsys.readouterr().out)["k_rule"] == "mp_edge"
 
 
 @pytest.mark.parametrize(
@@ -112,6 +126,9 @@ def test_label_free_output(arrays: dict[str, Path], capsys: pytest.CaptureFixtur
         ("rows", [], "rows"),
         (None, ["--k-weak", "1", "--k-strong", "2", "--variance", "0.9"], "one k rule"),
         (None, ["--noise-floor", "5", "--gavish-donoho"], "one k rule"),
+        (None, ["--mp-edge", "--parallel-analysis"], "one k rule"),
+        (None, ["--noise-sigma-weak", "0.1"], "--mp-edge or --gavish-donoho"),
+        (None, ["--gavish-donoho", "--sigma-estimate", "iterative"], "goes with --mp-edge"),
         (None, ["--hard", "--gamma-weak", "0.1"], "--hard"),
         (None, ["--k-weak", "1"], "k-strong"),
         (None, ["--scores", "x.npy"], "--labels"),

@@ -247,8 +247,10 @@ def test_k_rule_configs_extend_their_studies() -> None:
     study = {s.config_hash for s in load_sweep(EXAMPLES / "nlp-study.yaml").expand()}
     rules = load_sweep(EXAMPLES / "k-rules-nlp.yaml").expand()
     assert {s.config_hash for s in rules if s.head_label == "ridge"} == study
-    assert len(rules) == 4 * len(study)
-    assert {s.config.kernel.rule for s in rules} == {"variance", "noise_floor", "gavish_donoho"}
+    assert len(rules) == 7 * len(study)
+    assert {s.config.kernel.rule for s in rules} == {
+        "variance", "noise_floor", "gavish_donoho", "mp_edge", "parallel_analysis",
+    }  # fmt: skip
 
 
 def test_molecular_study_config_names_the_missing_smiles_transformers(

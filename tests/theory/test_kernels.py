@@ -196,7 +196,10 @@ def test_principal_decomposition_rules() -> None:
         expected = 0
         while expected < 39 and lam2[expected] > floor * lam2[expected + 1 :].mean():
             expected += 1
-        assert principal_decomposition(H2, rule="noise_floor", noise_floor=floor).k == expected
+        dec = principal_decomposition(H2, rule="noise_floor", noise_floor=floor)
+        # a rule that keeps nothing while components are detectable keeps 1, with a flag
+        assert dec.k == max(expected, 1) and dec.detectable > 0
+        assert ("raised to 1" in dec.flag) == (expected == 0)
     dec = principal_decomposition(H, rule="k", k=2)
     assert dec.U.shape == (n, 2)
     np.testing.assert_allclose(dec.U.T @ dec.U, np.eye(2), atol=1e-10)
@@ -290,6 +293,7 @@ def test_theory_block_exact_identities(multi: bool, beta_weak: float, beta_stron
         config=cfg,
     ).metrics
     assert out["k_rule"] == ref.pop("k_rule") == "k"
+    assert out["k_flag"] == ref.pop("k_flag") == ""
     for key, value in ref.items():
         assert out[key] == pytest.approx(value, rel=1e-12), key
 

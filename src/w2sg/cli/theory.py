@@ -27,6 +27,26 @@ def add_kernel_arguments(parser: argparse.ArgumentParser) -> None:
         "--gavish-donoho", action="store_true",
         help="k: singular values above the optimal hard threshold ω(β)·median (no parameter)",
     )  # fmt: skip
+    k.add_argument(
+        "--mp-edge", action="store_true",
+        help="k: singular values above the Marchenko–Pastur noise bulk edge σ̂(√n + √d)",
+    )  # fmt: skip
+    k.add_argument(
+        "--parallel-analysis", action="store_true",
+        help="k: Horn's parallel analysis against 5 column permutations (95%% quantile)",
+    )  # fmt: skip
+    k.add_argument(
+        "--sigma-estimate", choices=("median", "iterative"),
+        help="σ̂ of --mp-edge: from the median singular value (default) or iteratively",
+    )  # fmt: skip
+    k.add_argument(
+        "--noise-sigma-weak", type=float,
+        help="known noise level per entry of the weak representation (--mp-edge/--gavish-donoho)",
+    )  # fmt: skip
+    k.add_argument(
+        "--noise-sigma-strong", type=float,
+        help="known noise level per entry of the strong representation (--mp-edge/--gavish-donoho)",
+    )  # fmt: skip
     k.add_argument("--hard", action="store_true", help="γ = 0: orthogonal projections")
     k.add_argument(
         "--gamma-weak", type=float, help="explicit γ of the weak kernel (else β_w + δ_w)"
@@ -45,6 +65,11 @@ KERNEL_OPTIONS: tuple[str, ...] = (
     "variance",
     "noise_floor",
     "gavish_donoho",
+    "mp_edge",
+    "parallel_analysis",
+    "sigma_estimate",
+    "noise_sigma_weak",
+    "noise_sigma_strong",
     "hard",
     "gamma_weak",
     "gamma_strong",
@@ -54,15 +79,17 @@ KERNEL_OPTIONS: tuple[str, ...] = (
 def kernel_options(args: argparse.Namespace) -> dict[str, Any]:
     """The kernel flags of ``args`` as the keyword options of :meth:`KernelConfig.from_options`."""
     options = {name: getattr(args, name, None) for name in KERNEL_OPTIONS}
-    options["gavish_donoho"] = bool(options["gavish_donoho"])
+    for flag in ("gavish_donoho", "mp_edge", "parallel_analysis"):
+        options[flag] = bool(options[flag])
     options["hard"] = bool(options["hard"])
     options["center"] = not getattr(args, "no_center", False)
     return options
 
 
 def kernel_config_from_args(args: argparse.Namespace) -> KernelConfig:
-    """One k rule (``--k-weak/--k-strong``, ``--variance``, ``--noise-floor`` or
-    ``--gavish-donoho``; default ``--variance 0.9``) and either ``--hard`` or explicit γ's."""
+    """One k rule (``--k-weak/--k-strong``, ``--variance``, ``--noise-floor``, ``--gavish-donoho``,
+    ``--mp-edge`` or ``--parallel-analysis``; default: :class:`KernelConfig`'s) and either
+    ``--hard`` or explicit γ's."""
     return KernelConfig.from_options(**kernel_options(args))
 
 

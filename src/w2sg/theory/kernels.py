@@ -4,7 +4,9 @@ For a representation on a sample of n rows, H_c/√n = U diag(s) Vᵀ (thin SVD 
 matrix; ``center=False`` skips centring) and λ_j = s_j² are the eigenvalues of Σ̂ = H_cᵀH_c/n.
 
 - Principal part: the top k components, k chosen by ``rule`` (``"k"``, ``"variance"``,
-  ``"noise_floor"``, ``"gavish_donoho"``; see :func:`principal_decomposition`).
+  ``"noise_floor"``, ``"gavish_donoho"``, ``"mp_edge"``, ``"parallel_analysis"``; see
+  :func:`principal_decomposition`). Every rule but ``"k"`` keeps at least one component when one is
+  detectable above the Marchenko–Pastur bulk edge; k = 0 comes with a flag.
 - Non-principal energy: δ = Σ_{j>k} λ_j / n, the mean eigenvalue of K^N = H^N H^Nᵀ/n.
 - Effective regularisation: γ = β + δ with δ of the sample the head was trained on.
 - Principal kernel operator on D̂: P = U_k diag(λ^P_i / (λ^P_i + γ)) U_kᵀ with
@@ -45,7 +47,10 @@ class PrincipalDecomposition:
 
     ``U`` (n, k): top-k left singular vectors of H_c/√n; ``s``: all min(n, d) singular values of
     H_c/√n (descending); ``eigenvalues`` λ = s²; ``k``; ``delta`` δ = Σ_{j>k} λ_j / n; ``rule``;
-    ``n``; ``center``; ``isotropy`` (see :func:`isotropy`).
+    ``n``; ``center``; ``isotropy`` (see :func:`isotropy`); ``detectable``: the number of singular
+    values above the Marchenko–Pastur bulk edge σ̂(√n' + √d') with σ̂ from the median
+    (:func:`mp_edge_count`); ``flag``: ``""``, or a one-line note when k = 0 (nothing detectable)
+    or when k was raised to 1 because a component is detectable but the rule kept none.
     """
 
     U: FloatArray
@@ -57,6 +62,8 @@ class PrincipalDecomposition:
     n: int
     center: bool
     isotropy: float
+    detectable: int = 0
+    flag: str = ""
 
 
 def gavish_donoho_omega(beta: float) -> float:
@@ -64,6 +71,144 @@ def gavish_donoho_omega(beta: float) -> float:
     in units of their median, for an m × n matrix (β = m/n ≤ 1) that is low rank plus white noise
     of unknown level (Gavish & Donoho 2014, eq. 5; within 0.02 of the exact λ*(β)/√μ_β)."""
     return 0.56 * beta**3 - 0.95 * beta**2 + 1.82 * beta + 1.43
+
+
+def gavish_donoho_lambda(beta: float) -> float:
+    """λ*(β) = sqrt(2(β + 1) + 8β / ((β + 1) + sqrt(β² + 14β + 1))): the optimal hard threshold of
+    singular values, in units of √N·σ, for an m × N matrix (β = m/N ≤ 1) that is low rank plus
+    white noise of *known* level σ per entry (Gavish & Donoho 2014, eq. 11; λ*(1) = 4/√3)."""
+    return float(
+        np.sqrt(2 * (beta + 1) + 8 * beta / ((beta + 1) + np.sqrt(beta**2 + 14 * beta + 1)))
+    )
+
+
+def marchenko_pastur_median(beta: float) -> float:
+    """μ_β: the median of the Marchenko–Pastur law with ratio β ∈ (0, 1] and unit variance, the
+    law of the eigenvalues of X Xᵀ/N for an m × N matrix X of i.i.d. N(0, 1) entries (β = m/N).
+    Density sqrt((b − x)(x − a)) / (2πβx) on [a, b] = [(1 − √β)², (1 + √β)²]; the median is
+    found by bisection on the closed-form distribution function evaluated by quadrature."""
+    from scipy import integrate, optimize
+
+    beta = float(min(max(beta, 1e-9), 1.0))
+    lo, hi = (1 - np.sqrt(beta)) ** 2, (1 + np.sqrt(beta)) ** 2
+
+    def density(x: float) -> float:
+        return float(np.sqrt(max((hi - x) * (x - lo), 0.0)) / (2 * np.pi * beta * x))
+
+    def mass_below(m: float) -> float:
+        return float(integrate.quad(density, lo, m, limit=200)[0]) - 0.5
+
+    return float(optimize.brentq(mass_below, lo + 1e-12, hi - 1e-12, xtol=1e-10))
+
+
+def _aspect(shape: tuple[int, int], size: int) -> tuple[int, int, int]:
+    """(rows, cols, m): the matrix's effective shape (centring removes a row, constant columns do
+    not count) and m = the number of its singular values that can be non-zero."""
+    rows, cols = shape
+    return rows, cols, min(rows, cols, size)
+
+
+def mp_edge_threshold(
+    sv: FloatArray,
+    shape: tuple[int, int],
+    *,
+    sigma: float | None = None,
+    sigma_estimate: str = "median",
+) -> float:
+    """The Marchenko–Pastur bulk edge σ̂(√n' + √d') of the singular values ``sv`` of an n' × d'
+    noise matrix with i.i.d. entries of standard deviation σ (Marchenko & Pastur 1967; the largest
+    noise singular value converges to it, Geman 1980), the threshold of :func:`mp_edge_count`.
+
+    σ̂: ``sigma`` when known; else ``"median"``: σ̂ = median(sv) / √(N μ_β) with N = max(n', d'),
+    β = min/max and μ_β the Marchenko–Pastur median (:func:`marchenko_pastur_median`), the robust
+    estimator of Gavish & Donoho (2014, eq. 4); or ``"iterative"``: starting from the median count
+    k, σ̂² = Σ_{j>k} sv_j² / ((n' − k)(d' − k)) (the energy of the components not kept per noise
+    degree of freedom), recounting k until it no longer changes (at most 20 rounds).
+    """
+    rows, cols, m = _aspect(shape, sv.size)
+    if m <= 0:
+        return float("inf")
+    edge_unit = np.sqrt(rows) + np.sqrt(cols)
+    if sigma is not None:
+        return float(sigma) * edge_unit
+    big = max(rows, cols)
+    beta = m / big
+    s = sv[:m]
+    sigma_hat = float(np.median(s)) / np.sqrt(big * marchenko_pastur_median(beta))
+    if sigma_estimate == "iterative":
+        k = int(np.sum(s > sigma_hat * edge_unit))
+        for _ in range(20):
+            dof = (rows - k) * (cols - k)
+            if k >= m or dof <= 0:
+                break
+            sigma_hat = float(np.sqrt(np.sum(s[k:] ** 2) / dof))
+            k_new = int(np.sum(s > sigma_hat * edge_unit))
+            if k_new == k:
+                break
+            k = k_new
+    return sigma_hat * edge_unit
+
+
+def mp_edge_count(
+    sv: FloatArray,
+    shape: tuple[int, int],
+    *,
+    sigma: float | None = None,
+    sigma_estimate: str = "median",
+) -> int:
+    """The number of singular values above the Marchenko–Pastur bulk edge
+    (:func:`mp_edge_threshold`): the components detectable above white noise. A spike of population
+    variance ℓ (in noise units) separates from the bulk when ℓ > sqrt(d'/n') (Baik, Ben Arous &
+    Péché 2005), which is the regime the kernels need (P's shrinkage λ/(λ + γ) discounts weak
+    components itself), unlike a denoising-optimal threshold such as Gavish–Donoho's, which is
+    higher by a factor up to ≈ 1.5 and drops spikes that are detectable but not worth keeping for
+    reconstruction."""
+    _, _, m = _aspect(shape, sv.size)
+    if m <= 0:
+        return 0
+    tau = mp_edge_threshold(sv, shape, sigma=sigma, sigma_estimate=sigma_estimate)
+    return int(np.sum(sv[:m] > tau))
+
+
+def parallel_analysis_count(
+    H: NDArray[np.floating[Any]],
+    sv: FloatArray,
+    mean: FloatArray,
+    *,
+    quantile: float = 0.95,
+    permutations: int = 5,
+    seed: int = 0,
+) -> int:
+    """Horn's parallel analysis (Horn 1965; Buja & Eyuboglu 1992): permute every column of the
+    centred matrix H_c independently (which keeps each column's distribution and destroys the
+    correlations between columns), ``permutations`` times with seeds derived from ``seed``, and
+    keep the components whose singular value exceeds the ``quantile`` of the *largest* singular
+    value of the permuted matrices.
+
+    Comparing with the largest permuted singular value (the null's bulk edge) rather than index by
+    index is the conservative form: index-matched thresholds let the top of the data's own noise
+    bulk pass as signal (Dobriban 2017, "Permutation methods for factor analysis and PCA").
+    The largest singular value of each permuted matrix is exact (the smaller Gram matrix) when
+    min(n, d) ≤ 2000, else from a seeded Lanczos run (ARPACK ``svds``)."""
+    X = np.asarray(H, dtype=np.float64) - mean
+    n, d = X.shape
+    m = min(n, d, sv.size)
+    if m <= 0:
+        return 0
+    rng = np.random.default_rng([seed, 0x9A])
+    tops = []
+    for _ in range(permutations):
+        Xp = rng.permuted(X, axis=0)
+        if min(n, d) <= 2000:
+            gram = Xp @ Xp.T if n <= d else Xp.T @ Xp
+            tops.append(float(np.sqrt(max(np.linalg.eigvalsh(gram)[-1], 0.0))))
+        else:
+            from scipy.sparse.linalg import svds
+
+            v0 = rng.normal(size=min(n, d))
+            tops.append(float(svds(Xp, k=1, v0=v0, return_singular_vectors=False)[0]))
+    threshold = float(np.quantile(tops, quantile))
+    return int(np.sum(sv[:m] > threshold))
 
 
 def _choose_k(
@@ -75,6 +220,10 @@ def _choose_k(
     variance: float,
     floor: float,
     shape: tuple[int, int] = (0, 0),
+    *,
+    n_samples: int = 1,
+    sigma: float | None = None,
+    sigma_estimate: str = "median",
 ) -> int:
     if rule == "k":
         if k is None or not 1 <= k <= rank:
@@ -95,16 +244,28 @@ def _choose_k(
         # Constant columns are not noise: they add exact zero singular values. β and the median
         # both count the m = min(rows, non-constant columns) singular values of the matrix with
         # them removed (small ones included: they are the noise the threshold is set against).
+        # With a known noise level σ per entry (``sigma``, in units of the matrix's entries) the
+        # threshold is λ*(β)·√N·σ on the raw singular values s_j·√n_samples (eq. 11).
         rows, cols = shape
         m = min(rows, cols, lam.size)
         if m <= 0 or rank <= 0:
             return 0
-        if m == 1:  # one direction: nothing to tell apart, it is the principal part
+        if (
+            m == 1 and sigma is None
+        ):  # one direction: nothing to tell apart, it is the principal part
             return 1
         beta = min(rows, cols) / max(rows, cols)
         s = np.sqrt(np.clip(lam[:m], 0.0, None))
+        if sigma is not None:
+            sv = s * np.sqrt(n_samples)
+            tau = gavish_donoho_lambda(beta) * np.sqrt(max(rows, cols)) * sigma
+            return min(int(np.sum(sv > tau)), rank)
         tau = gavish_donoho_omega(beta) * float(np.median(s))
         return min(int(np.sum(s > tau)), rank)
+    if rule == "mp_edge":
+        sv = np.sqrt(np.clip(lam, 0.0, None)) * np.sqrt(n_samples)
+        count = mp_edge_count(sv, shape, sigma=sigma, sigma_estimate=sigma_estimate)
+        return min(count, rank)
     # noise_floor: the leading components whose λ_j exceeds F × the mean of λ_{j+1..p}, where p is
     # the structural rank (centring removes one dimension; d < n caps it), stopping at the first
     # component that does not.
@@ -147,13 +308,48 @@ def _principal_from_ridge(
     k: int | None,
     variance: float,
     noise_floor: float,
+    sigma: float | None = None,
+    sigma_estimate: str = "median",
+    pa_quantile: float = 0.95,
+    pa_permutations: int = 5,
+    pa_seed: int = 0,
 ) -> PrincipalDecomposition:
     n = dec.n_samples_
     s = dec.s_ / np.sqrt(n)
     lam = s * s
     n_struct = min(n - (1 if dec.center else 0), lam.size)
     shape = (n - (1 if dec.center else 0), dec.n_active_features_)
-    k_chosen = _choose_k(lam, dec.rank_, n_struct, rule, k, variance, noise_floor, shape)
+    detectable = min(mp_edge_count(dec.s_, shape), dec.rank_)
+    if rule == "parallel_analysis":
+        k_chosen = min(
+            parallel_analysis_count(
+                dec._H,  # raw (primal) or already centred (dual)
+                dec.s_,
+                np.zeros(dec.n_features_) if dec.solver_ == "dual" else dec.mean_,
+                quantile=pa_quantile,
+                permutations=pa_permutations,
+                seed=pa_seed,
+            ),
+            dec.rank_,
+        )
+    else:
+        k_chosen = _choose_k(
+            lam, dec.rank_, n_struct, rule, k, variance, noise_floor, shape,
+            n_samples=n, sigma=sigma, sigma_estimate=sigma_estimate,
+        )  # fmt: skip
+    flag = ""
+    if rule != "k" and k_chosen == 0:
+        if detectable > 0:
+            k_chosen = 1
+            flag = (
+                f"the {rule} rule kept no component although {detectable} lie above the noise "
+                "bulk edge; k raised to 1"
+            )
+        else:
+            flag = (
+                "no component above the Marchenko–Pastur noise bulk edge: k = 0, the kernel is "
+                "empty (P = 0) and this representation is predicted to express nothing"
+            )
     return PrincipalDecomposition(
         U=dec.left_vectors(k_chosen),
         s=s,
@@ -164,6 +360,8 @@ def _principal_from_ridge(
         n=n,
         center=dec.center,
         isotropy=isotropy(lam, k_chosen, n, dec.center),
+        detectable=detectable,
+        flag=flag,
     )
 
 
@@ -180,14 +378,34 @@ def principal_decomposition(
     variance: float = 0.90,
     noise_floor: float = 10.0,
     center: bool = True,
+    sigma: float | None = None,
+    sigma_estimate: str = "median",
+    pa_quantile: float = 0.95,
+    pa_permutations: int = 5,
+    pa_seed: int = 0,
 ) -> PrincipalDecomposition:
     """Split a representation H (n, d) into its principal top-k part and the rest.
 
-    k by ``rule``: ``"k"`` uses ``k``; ``"variance"`` the smallest k with
-    Σ_{j≤k} λ_j ≥ ``variance`` · Σ_j λ_j; ``"noise_floor"`` the leading components with
-    λ_j > ``noise_floor`` · mean(λ_{j+1..p}) (p the structural rank), stopping at the first that
-    fails (k may then be 0); ``"gavish_donoho"`` the singular values s_j > ω(β)·median(s) with β
-    the aspect ratio of the (centred) matrix (:func:`gavish_donoho_omega`). δ = Σ_{j>k} λ_j / n.
+    With s_j the singular values of the centred matrix (n' = n − 1 rows when centred, d' its
+    non-constant columns, β = min(n', d')/max(n', d')), k by ``rule``:
+
+    - ``"k"``: ``k`` itself.
+    - ``"variance"``: the smallest k with Σ_{j≤k} λ_j ≥ ``variance`` · Σ_j λ_j.
+    - ``"noise_floor"``: the leading components with λ_j > ``noise_floor`` · mean(λ_{j+1..p})
+      (p the structural rank), stopping at the first that fails.
+    - ``"gavish_donoho"``: s_j > ω(β)·median(s) (:func:`gavish_donoho_omega`), or with a known
+      noise level ``sigma`` per entry s_j > λ*(β)·√max(n', d')·σ (:func:`gavish_donoho_lambda`):
+      the optimal hard threshold for *denoising* (Gavish & Donoho 2014).
+    - ``"mp_edge"``: s_j above the Marchenko–Pastur bulk edge σ̂(√n' + √d'), σ̂ = ``sigma`` or
+      estimated by ``sigma_estimate`` (``"median"`` or ``"iterative"``, :func:`mp_edge_threshold`):
+      the components *detectable* above white noise.
+    - ``"parallel_analysis"``: Horn's parallel analysis against ``pa_permutations`` seeded
+      column permutations at the ``pa_quantile`` (:func:`parallel_analysis_count`); the only rule
+      that needs more than the one decomposition.
+
+    Every rule but ``"k"`` that keeps no component while one is detectable above the bulk edge
+    keeps 1 instead; k = 0 happens only when nothing is detectable, and both cases set ``flag``.
+    δ = Σ_{j>k} λ_j / n.
 
     The thin SVD comes from the eigendecomposition of the smaller Gram matrix
     (:class:`w2sg.heads.ridge.RidgeDecomposition`): for d ≤ n the d × d covariance accumulated in
@@ -196,7 +414,18 @@ def principal_decomposition(
     """
     _check_rule(rule)
     dec = RidgeDecomposition(H, center=center)
-    return _principal_from_ridge(dec, rule=rule, k=k, variance=variance, noise_floor=noise_floor)
+    return _principal_from_ridge(
+        dec,
+        rule=rule,
+        k=k,
+        variance=variance,
+        noise_floor=noise_floor,
+        sigma=sigma,
+        sigma_estimate=sigma_estimate,
+        pa_quantile=pa_quantile,
+        pa_permutations=pa_permutations,
+        pa_seed=pa_seed,
+    )
 
 
 def kernel_operator(
@@ -235,6 +464,14 @@ def _gamma(override: float | None, hard: bool, beta: float, delta: float) -> flo
     return float(beta) + delta
 
 
+def _k_flag(weak: PrincipalDecomposition, strong: PrincipalDecomposition) -> str:
+    """``""`` when both k were chosen without incident, else the flags of both decompositions."""
+    notes = [
+        f"{name}: {dec.flag}" for name, dec in (("weak", weak), ("strong", strong)) if dec.flag
+    ]
+    return "; ".join(notes)
+
+
 def _metrics_from_decompositions(
     weak: PrincipalDecomposition,
     strong: PrincipalDecomposition,
@@ -258,6 +495,9 @@ def _metrics_from_decompositions(
         "k_weak": int(weak.k),
         "k_strong": int(strong.k),
         "k_rule": config.rule,
+        "k_flag": _k_flag(weak, strong),
+        "detectable_weak": int(weak.detectable),
+        "detectable_strong": int(strong.detectable),
         "delta_weak": float(delta_weak_train),
         "delta_strong": float(strong.delta),
         "gamma_weak": gamma_w,
@@ -285,10 +525,19 @@ def _decompose(H: ArrayLike, name: str, center: bool) -> RidgeDecomposition:
 
 
 def _principal(
-    dec: RidgeDecomposition, k: int | None, config: KernelConfig
+    dec: RidgeDecomposition, k: int | None, config: KernelConfig, sigma: float | None = None
 ) -> PrincipalDecomposition:
     return _principal_from_ridge(
-        dec, rule=config.rule, k=k, variance=config.variance, noise_floor=config.noise_floor
+        dec,
+        rule=config.rule,
+        k=k,
+        variance=config.variance,
+        noise_floor=config.noise_floor,
+        sigma=sigma,
+        sigma_estimate=config.sigma_estimate,
+        pa_quantile=config.pa_quantile,
+        pa_permutations=config.pa_permutations,
+        pa_seed=config.pa_seed,
     )
 
 
@@ -316,7 +565,9 @@ def representation_metrics(
     γ_w = β_w + δ_w, γ_s = β_s + δ̂_s unless ``config`` sets them (or ``hard``).
 
     ``metrics``: ``op_norm`` ‖P_s(I − P_w)‖_op, ``fro_sq_over_n`` ‖P_s(I − P_w)‖_F²/n̂, ``k_weak``,
-    ``k_strong``, ``k_rule``, ``delta_weak``, ``delta_strong``, ``gamma_weak``, ``gamma_strong``,
+    ``k_strong``, ``k_rule``, ``k_flag`` (``""``, or why a k is 0 or was raised to 1),
+    ``detectable_weak``/``detectable_strong`` (components above the Marchenko–Pastur bulk edge,
+    :func:`mp_edge_count`), ``delta_weak``, ``delta_strong``, ``gamma_weak``, ``gamma_strong``,
     ``isotropy_weak``/``isotropy_strong`` (on D̂, see :func:`isotropy`), and with labels ``y``
     ((n̂,) or (n̂, m); Frobenius norms for m > 1) ``predicted_gap`` G = ‖P_s(I − P_w)ŷ‖²/n̂ and
     ``predicted_weak_error`` ‖(I − P_w)ŷ‖²/n̂. ``scores`` = P_s(I − P_w)ŷ per example.
@@ -335,8 +586,8 @@ def representation_metrics(
             "representations of the same D̂ examples in the same order"
         )
     y_arr = None if y is None else check_targets(y, n, "y")
-    weak = _principal(weak_dec, config.k_weak, config)
-    strong = _principal(strong_dec, config.k_strong, config)
+    weak = _principal(weak_dec, config.k_weak, config, config.noise_sigma_weak)
+    strong = _principal(strong_dec, config.k_strong, config, config.noise_sigma_strong)
     if weak_train is None:
         delta_train = weak.delta
     else:
@@ -426,8 +677,10 @@ def theory_block(
     theta_w, b_w = train_dec.solve(Ytr, beta_weak)
     weak_pred_hat = Wh @ theta_w + b_w
 
-    weak = _principal(_decompose(Wh, "weak_hat", center), config.k_weak, config)
-    strong = _principal(strong_dec, config.k_strong, config)
+    weak = _principal(
+        _decompose(Wh, "weak_hat", center), config.k_weak, config, config.noise_sigma_weak
+    )
+    strong = _principal(strong_dec, config.k_strong, config, config.noise_sigma_strong)
     delta_train = _weak_train_delta(train_dec, weak.k)
     result = _metrics_from_decompositions(
         weak, strong, delta_train, Yh, beta_weak, beta_strong, config
@@ -513,9 +766,10 @@ def metrics_against_many(
             raise W2SGError(f"{name} must be a finite number >= 0; got {beta}")
     other_role = "weak" if fixed_role == "strong" else "strong"
     k_of = {"weak": config.k_weak, "strong": config.k_strong}
+    sigma_of = {"weak": config.noise_sigma_weak, "strong": config.noise_sigma_strong}
     fixed_dec = _decompose(fixed, fixed_role, config.center)
     n = fixed_dec.n_samples_
-    fixed_pd = _principal(fixed_dec, k_of[fixed_role], config)
+    fixed_pd = _principal(fixed_dec, k_of[fixed_role], config, sigma_of[fixed_role])
     del fixed_dec
     y_arr = None if y is None else check_targets(y, n, "y")
 
@@ -526,7 +780,7 @@ def metrics_against_many(
                 f"{other_role} candidate {name} has {dec.n_samples_} rows but the {fixed_role} "
                 f"representation has {n}; every representation must hold the same examples"
             )
-        pd = _principal(dec, k_of[other_role], config)
+        pd = _principal(dec, k_of[other_role], config, sigma_of[other_role])
         weak, strong = (pd, fixed_pd) if fixed_role == "strong" else (fixed_pd, pd)
         return _metrics_from_decompositions(
             weak, strong, weak.delta, y_arr, beta_weak, beta_strong, config
@@ -598,7 +852,7 @@ def combined_metrics(
         raise W2SGError("give one weak_train representation per weak model, or none")
     strong_dec = _decompose(strong_hat, "strong_hat", config.center)
     n = strong_dec.n_samples_
-    strong = _principal(strong_dec, config.k_strong, config)
+    strong = _principal(strong_dec, config.k_strong, config, config.noise_sigma_strong)
     gamma_s = _gamma(config.gamma_strong, config.hard, beta_strong, strong.delta)
     Us, Ds = kernel_operator(strong, gamma_s, hard=config.hard)
     y_arr = None if y is None else check_targets(y, n, "y")
@@ -614,7 +868,7 @@ def combined_metrics(
         dec = _decompose(H, f"weak_hats[{m}]", config.center)
         if dec.n_samples_ != n:
             raise W2SGError(f"weak_hats[{m}] has {dec.n_samples_} rows but strong_hat has {n}")
-        weak = _principal(dec, config.k_weak, config)
+        weak = _principal(dec, config.k_weak, config, config.noise_sigma_weak)
         delta = weak.delta
         if weak_trains is not None:
             delta = _weak_train_delta(
