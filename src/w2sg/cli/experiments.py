@@ -6,6 +6,7 @@ import argparse
 import json
 import math
 import sys
+from pathlib import Path
 from typing import Any
 
 from w2sg.cli.checks import seed
@@ -78,6 +79,25 @@ def cmd_study(args: argparse.Namespace) -> int:
         weak_table,
     )
 
+    if args.rank:
+        from w2sg.experiments.studies import format_rank_table, rank_summary, rank_table
+
+        table = rank_table(done_runs(args.store), error=args.error)
+        if args.plot:
+            from w2sg.experiments.studies import rank_points
+            from w2sg.report.plots import rank_vs_error
+
+            for i, points in enumerate(rank_points(done_runs(args.store), error=args.error)):
+                path = Path(args.plot)
+                target = path.with_name(f"{path.stem}-{i + 1}{path.suffix}") if i else path
+                rank_vs_error(target, points)
+                print(f"wrote {target}", file=sys.stderr)
+        if args.json:
+            out = {"rows": table, "summary": rank_summary(table)}
+            print(json.dumps(_json_safe(out), allow_nan=False))
+        else:
+            print(format_rank_table(table))
+        return 0
     if args.by_weak:
         rows = weak_table(done_runs(args.store), error=args.error)
         print(
@@ -157,6 +177,12 @@ def register(subparsers: Any) -> None:
     p.add_argument("--by-weak", action="store_true",
                    help="instead of correlations, one row per weak model (means over seeds): "
                    "scores, PGR, op_norm, fro_sq_over_n, predicted_gap, k_w, error")  # fmt: skip
+    p.add_argument("--rank", action="store_true",
+                   help="a rank study: did the weak model each ranker puts first turn out best? "
+                   "precision@1 (within one SE of the best), regret, Spearman, per task and "
+                   "overall (docs/rank-study.md)")  # fmt: skip
+    p.add_argument("--plot", help="with --rank: rank vs realised error per task to this PNG "
+                   "(one file per task and configuration: NAME.png, NAME-2.png, ...)")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print the table as JSON")
     p.set_defaults(func=cmd_study)
 

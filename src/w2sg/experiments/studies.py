@@ -410,3 +410,190 @@ def format_table(table: list[dict[str, Any]]) -> str:
         for r in table
     ]
     return _aligned(header, lines)
+
+
+# -- rank studies ---------------------------------------------------------------------------
+
+#: What a rank study ranks candidates by: the label-free metrics, the label-aware G, and, as the
+#: baseline a practitioner with labels would use, the weak model's own test error.
+RANKERS: tuple[str, ...] = (*METRICS, "weak_error")
+
+
+def _weak_error(row: dict[str, Any]) -> float:
+    """The weak model's own test error (1 − accuracy, MSE or KL), as :func:`w2s_error`."""
+    task = ((row.get("config") or {}).get("run") or {}).get("task", "classification")
+    key, is_score = _ERROR_OF_TASK.get(task, ("accuracy", True))
+    value = ((row.get("metrics") or {}).get("weak") or {}).get(key)
+    if not isinstance(value, int | float):
+        return math.nan
+    return 1.0 - float(value) if is_score else float(value)
+
+
+def rank_table(rows: Iterable[dict[str, Any]], error: str = "metrics") -> list[dict[str, Any]]:
+    """Did the top-ranked supervisor turn out best? One row per (task, strong model,
+    configuration, ranker).
+
+    For each weak model: the ranker's value (mean over seeds; smaller is better) and the student's
+    realised test error (mean over seeds, with its standard error SE = sd / √seeds; one seed: the
+    binomial SE √(e(1 − e)/n_test) for classification, else NaN). ``top`` is the weak model the
+    ranker puts first, ``best`` the one with the smallest realised error.
+
+    Each row: ``task``, ``strong``, ``head``, ``config_id``, ``ranker``, ``n_weak``, ``top``,
+    ``best``, ``top_error``, ``best_error``, ``best_se``, ``precision_at_1`` (1 when the top
+    model's error is within one SE of the best's, else 0), ``regret`` (top_error − best_error: in
+    accuracy points for classification), ``random_regret`` (the mean regret of a candidate drawn
+    at random, for scale), ``rank_of_best`` (where the ranker puts the best model, 1 = first),
+    ``spearman`` (ranker value vs realised error over the weak models).
+    """
+    if error not in ERROR_SOURCES:
+        raise W2SGError(f"unknown error source {error!r}; use one of {', '.join(ERROR_SOURCES)}")
+    table = []
+    for key, head, by_weak in _buckets(rows):
+        weak = sorted(by_weak)
+        errs = [[w2s_error(r, error) for r in by_weak[w]] for w in weak]
+        mean = np.array([_mean(e) for e in errs])
+        se = np.array([_standard_error(e, by_weak[w]) for e, w in zip(errs, weak, strict=True)])
+        for ranker in RANKERS:
+            if ranker == "weak_error":
+                value = np.array([_mean([_weak_error(r) for r in by_weak[w]]) for w in weak])
+            else:
+                value = np.array([_mean([_theory_value(r, ranker) for r in by_weak[w]])
+                                  for w in weak])  # fmt: skip
+            ok = np.isfinite(value) & np.isfinite(mean)
+            row: dict[str, Any] = {
+                "task": key[0], "strong": key[1], "head": head, "config_id": key[2],
+                "ranker": ranker, "n_weak": int(ok.sum()),
+            }  # fmt: skip
+            if ok.sum() < 2:
+                table.append({**row, "reason": f"{int(ok.sum())} weak models ranked; need >= 2"})
+                continue
+            idx = np.flatnonzero(ok)
+            top = int(idx[np.lexsort((mean[idx], value[idx]))[0]])
+            best = int(idx[np.argmin(mean[idx])])
+            order = idx[np.lexsort((mean[idx], value[idx]))]
+            regret = float(mean[top] - mean[best])
+            within = regret <= se[best] if math.isfinite(se[best]) else regret == 0.0
+            row.update(
+                top=weak[top],
+                best=weak[best],
+                top_error=float(mean[top]),
+                best_error=float(mean[best]),
+                best_se=float(se[best]),
+                precision_at_1=int(within),
+                regret=regret,
+                random_regret=float(np.mean(mean[idx]) - mean[best]),
+                rank_of_best=int(np.flatnonzero(order == best)[0]) + 1,
+                spearman=_point("spearman", value[idx], mean[idx]) if ok.sum() >= 3 else math.nan,
+                reason=None,
+            )
+            table.append(row)
+    return table
+
+
+def _standard_error(errors: list[float], runs: list[dict[str, Any]]) -> float:
+    finite = [e for e in errors if math.isfinite(e)]
+    if len(finite) >= 2:
+        return float(np.std(finite, ddof=1) / math.sqrt(len(finite)))
+    if len(finite) == 1:
+        run = runs[0]
+        task = ((run.get("config") or {}).get("run") or {}).get("task", "classification")
+        n_test = ((run.get("metrics") or {}).get("n") or {}).get("test")
+        if task == "classification" and isinstance(n_test, int) and n_test > 0:
+            e = finite[0]
+            return math.sqrt(e * (1 - e) / n_test)
+    return math.nan
+
+
+def rank_summary(table: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per (head, ranker) over the tasks of a rank table: ``n_tasks``, ``precision_at_1`` (the
+    share of tasks whose top-ranked model was within one SE of the best), ``mean_regret``,
+    ``mean_random_regret`` and ``mean_spearman``."""
+    groups: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for row in table:
+        if row.get("reason") is None:
+            groups.setdefault((row["head"], row["ranker"]), []).append(row)
+    out = []
+    for (head, ranker), rows in groups.items():
+        out.append(
+            {
+                "head": head,
+                "ranker": ranker,
+                "n_tasks": len(rows),
+                "precision_at_1": float(np.mean([r["precision_at_1"] for r in rows])),
+                "mean_regret": float(np.mean([r["regret"] for r in rows])),
+                "mean_random_regret": float(np.mean([r["random_regret"] for r in rows])),
+                "mean_spearman": _mean([r["spearman"] for r in rows]),
+            }
+        )
+    return out
+
+
+def format_rank_table(table: list[dict[str, Any]]) -> str:
+    """The rank table, then the per-ranker summary, as aligned text."""
+
+    def num(x: Any, digits: int = 3) -> str:
+        return f"{x:.{digits}f}" if isinstance(x, float) and math.isfinite(x) else "n/a"
+
+    header = ("task", "strong", "head", "ranker", "n_weak", "top-ranked", "best", "top_err",
+              "best_err±SE", "p@1", "regret", "random", "best@", "spearman")  # fmt: skip
+    lines = []
+    for r in table:
+        if r.get("reason"):
+            lines.append((r["task"], r["strong"], r["head"], r["ranker"], str(r["n_weak"]),
+                          r["reason"], *[""] * 8))  # fmt: skip
+            continue
+        lines.append(
+            (
+                r["task"],
+                r["strong"],
+                r["head"],
+                r["ranker"],
+                str(r["n_weak"]),
+                r["top"],
+                r["best"],
+                num(r["top_error"]),
+                f"{num(r['best_error'])}±{num(r['best_se'])}",
+                str(r["precision_at_1"]),
+                num(r["regret"]),
+                num(r["random_regret"]),
+                str(r["rank_of_best"]),
+                f"{r['spearman']:+.2f}" if math.isfinite(r["spearman"]) else "n/a",
+            )  # fmt: skip
+        )
+    summary = rank_summary(table)
+    sheader = ("head", "ranker", "tasks", "precision@1", "mean regret", "random regret",
+               "mean spearman")  # fmt: skip
+    slines = [
+        (s["head"], s["ranker"], str(s["n_tasks"]), f"{s['precision_at_1']:.2f}",
+         num(s["mean_regret"]), num(s["mean_random_regret"]),
+         f"{s['mean_spearman']:+.2f}" if math.isfinite(s["mean_spearman"]) else "n/a")
+        for s in summary
+    ]  # fmt: skip
+    return _aligned(header, lines) + "\n\n" + _aligned(sheader, slines)
+
+
+def rank_points(
+    rows: Iterable[dict[str, Any]], error: str = "metrics", ranker: str = "op_norm"
+) -> list[dict[str, Any]]:
+    """Per (task, strong model, configuration): the data of a rank-vs-realised-error figure:
+    ``title``, ``ranker``, ``weak`` names, ``value`` (the ranker, mean over seeds), ``error`` and
+    ``se`` (the student's realised error and its standard error)."""
+    out = []
+    for key, head, by_weak in _buckets(rows):
+        weak = sorted(by_weak)
+        errs = [[w2s_error(r, error) for r in by_weak[w]] for w in weak]
+        if ranker == "weak_error":
+            value = [_mean([_weak_error(r) for r in by_weak[w]]) for w in weak]
+        else:
+            value = [_mean([_theory_value(r, ranker) for r in by_weak[w]]) for w in weak]
+        out.append(
+            {
+                "title": f"{key[0]} · strong {key[1]} · {head}",
+                "ranker": ranker,
+                "weak": weak,
+                "value": value,
+                "error": [_mean(e) for e in errs],
+                "se": [_standard_error(e, by_weak[w]) for e, w in zip(errs, weak, strict=True)],
+            }
+        )
+    return out

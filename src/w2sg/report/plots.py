@@ -374,3 +374,55 @@ def rank_bars(path: Path, ranking: dict[str, Any]) -> Path:
     ax.set_title(f"{ranking['role']} candidates for {fixed_role} = {ranking['fixed']}", fontsize=10)
     ax.grid(axis="x", alpha=0.3)
     return _save(fig, path)
+
+
+def rank_vs_error(path: Path, points: dict[str, Any]) -> Path:
+    """A rank study's figure (:func:`w2sg.experiments.studies.rank_points`): the ranker's value
+    per weak model against the student's realised error (± one SE), the top-ranked model and the
+    best one marked."""
+    plt = _plt()
+    x = np.array(points["value"], float)
+    y = np.array(points["error"], float)
+    se = np.nan_to_num(np.array(points["se"], float))
+    keep = _finite(x, y)
+    fig, ax = plt.subplots(figsize=(6.4, 4.4), constrained_layout=True)
+    ax.errorbar(x[keep], y[keep], yerr=se[keep], fmt="o", color="C0", ms=4, alpha=0.8,
+                label="weak models (± SE over seeds)")  # fmt: skip
+    if keep.any():
+        idx = np.flatnonzero(keep)
+        top = idx[np.argmin(x[idx])]
+        best = idx[np.argmin(y[idx])]
+        ax.scatter([x[top]], [y[top]], s=140, facecolors="none", edgecolors="C3", linewidths=2,
+                   label=f"top-ranked: {points['weak'][top]}")  # fmt: skip
+        ax.scatter([x[best]], [y[best]], marker="*", s=160, color="C2",
+                   label=f"best: {points['weak'][best]}")  # fmt: skip
+        for i in idx:
+            ax.annotate(points["weak"][i], (x[i], y[i]), fontsize=6, alpha=0.7,
+                        xytext=(3, 2), textcoords="offset points")  # fmt: skip
+    ax.set_xlabel(f"{points['ranker']} (label-free rank: smaller first)")
+    ax.set_ylabel("student's realised test error")
+    ax.set_title(points["title"], fontsize=10)
+    ax.legend(fontsize=7, loc="best")
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def ensemble_weights(path: Path, title: str, weights: dict[str, dict[str, float]]) -> Path:
+    """Grouped bars of the weights several combination rules gave the same weak models
+    (``{rule: {member: weight}}``)."""
+    plt = _plt()
+    rules = list(weights)
+    members = sorted({m for w in weights.values() for m in w})
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.35 * len(members) * len(rules) / 2), 4.0),
+                           constrained_layout=True)  # fmt: skip
+    width = 0.8 / max(len(rules), 1)
+    for j, rule in enumerate(rules):
+        v = [weights[rule].get(m, 0.0) for m in members]
+        ax.bar(np.arange(len(members)) + j * width, v, width, label=rule, color=f"C{j}")
+    ax.set_xticks(np.arange(len(members)) + 0.4 - width / 2)
+    ax.set_xticklabels(members, rotation=60, ha="right", fontsize=7)
+    ax.set_ylabel("weight")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7)
+    ax.grid(axis="y", alpha=0.3)
+    return _save(fig, path)
