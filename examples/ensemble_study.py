@@ -12,7 +12,7 @@ Compared, by the student's test accuracy:
   (100 revealed labels), ``vote``, ``soft_vote`` over all 22.
 
 Needs the NLP study's embedding cache (run the study first). Writes one JSON line per (task, seed,
-entry), rewritten atomically after each task and seed, and prints the table of means ± SE over seeds.
+entry), rewritten atomically after each task and seed, and prints the means ± SE over seeds.
 
     PYTHONPATH=src python examples/ensemble_study.py --tasks rotten_tomatoes tweets --out ens.jsonl
 """
