@@ -130,11 +130,11 @@ def test_new_kernel_fields_stay_out_of_the_hash_at_their_default() -> None:
             bad.validate()
 
 
-def test_default_rule_on_the_issue_regime_at_reduced_scale() -> None:
+def test_mp_edge_on_the_issue_regime_at_reduced_scale() -> None:
     """Issue 14's regime at half its size, every ratio kept: n = 180 per split (not 360), noise
     blocks of 10,000 / 4,000 dimensions (not 20,000 / 8,000; the same d/n), half the principal
     coordinates (strong 12, weak 2, 4, 5, 6, 7, 8; the same n/k) with principal energies from 7×
-    to 0.65× the noise eigenvalue c/n as in benchmarks/bench_k_rules.py. The default rule picks k
+    to 0.65× the noise eigenvalue c/n as in benchmarks/bench_k_rules.py. ``mp_edge`` picks k
     within 2× of the truth for the strong model and ≥ 5 of 6 weak ones, and G / measured gap is
     within 30% for every weak model."""
     n = 180
