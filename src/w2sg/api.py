@@ -155,6 +155,12 @@ def run_config(
         updates.setdefault("head", default_head(updates["task"]))
     if "fractions" in updates:
         updates["fractions"] = _fractions(updates["fractions"])
+    # epochs, lr and batch_size set the fine-tuning when a model is fine-tuned, else Adam heads.
+    modes = (updates.get("train", base.train), updates.get("weak_train", base.weak_train))
+    if any(mode != "probe" for mode in modes):
+        for name in ("epochs", "lr", "batch_size"):
+            if name in updates:
+                nested.setdefault("finetune", {})[name] = updates.pop(name)
     try:
         for name, value in list(updates.items()):  # a sub-config given as a mapping
             factory: Any = type(getattr(base, name))
@@ -515,6 +521,7 @@ def run(
     ids: ArrayInput | None = None,
     config: RunConfig | Mapping[str, Any] | None = None,
     echo: Callable[[str], Any] | None = None,
+    checkpoint_dir: str | os.PathLike[str] | None = None,
     **options: Any,
 ) -> Result:
     """Train the weak model, label w2s_train with it, train the w2s student and the strong
@@ -546,6 +553,8 @@ def run(
         config: a base :class:`RunConfig` (or its dict form) that ``options`` update.
         echo: called with each line that describes the data read (rows used, label mapping),
             before the extraction; ``print`` shows them. Default: silent.
+        checkpoint_dir: with ``train``/``weak_train`` = ``full`` or ``lora``, where the epoch
+            checkpoints go (a killed run resumes from them; docs/finetune.md). Default: none.
         **options: RunConfig fields and command-line options by name, e.g. ``task="regression"``,
             ``head="ridge"``, ``strong_ridge=0.0``, ``bootstrap=200``, ``k_weak=16``
             (see :func:`run_config`). ``task`` defaults to what the data says, ``head`` to the
@@ -593,7 +602,10 @@ def run(
             labels = embedded[0].labels
             data_task = embedded[0].meta.get("task")
             given_splits = tuple(embedded[0].meta.get("splits") or ()) or None
+    if options.get("weak_train") is None:
+        options["weak_train"] = default_weak_train(weak, options.get("train"), loaded)
     cfg = run_config(config, data_task=data_task, **options)
+    check_finetune(cfg, weak, strong, loaded)
     if loaded is not None and echo is not None:  # what was read, before the extraction
         for line in describe_data(loaded):
             echo(line)
@@ -623,6 +635,7 @@ def run(
         ids=inputs.ids if ids is None else np.asarray(ids),
         provenance=inputs.provenance,
         given_splits=inputs.given_splits or given_splits,
+        learners=finetune_learners(cfg, weak, strong, loaded, checkpoint_dir),
     )
     return Result.from_run(result)
 
@@ -693,6 +706,70 @@ def _run_several(
         ids=inputs.ids if ids is None else np.asarray(ids), provenance=provenance,
     )  # fmt: skip
     return Result.from_run(result)
+
+
+def default_weak_train(weak: Any, train: str | None, loaded: Any) -> str:
+    """``weak_train``'s default: ``train``'s mode when the weak model is a fine-tunable
+    transformers checkpoint named with a dataset, else ``probe``."""
+    if train in (None, "probe") or loaded is None or not isinstance(weak, str):
+        return "probe"
+    from w2sg.heads.finetune import finetunable
+
+    return str(train) if finetunable(_split_model(weak)[0]) else "probe"
+
+
+def _finetuned_sides(config: RunConfig, weak: Any, strong: Any) -> list[tuple[str, str, Any]]:
+    return [
+        (side, mode, model)
+        for side, mode, model in (
+            ("weak", config.weak_train, weak),
+            ("strong", config.train, strong),
+        )
+        if mode != "probe"
+    ]
+
+
+def check_finetune(config: RunConfig, weak: Any, strong: Any, loaded: Any) -> None:
+    """Refuse fine-tuning that cannot run, in one line, before anything is embedded or trained:
+    array inputs, a model that is not a transformers checkpoint, a layer suffix, a model that
+    reads the other kind of input (texts for a SMILES model)."""
+    from w2sg.heads.finetune import check_finetunable
+
+    for side, mode, model in _finetuned_sides(config, weak, strong):
+        flag = "--train" if side == "strong" else "--weak-train"
+        if loaded is None or not isinstance(model, str):
+            raise W2SGError(
+                f"{flag} {mode} fine-tunes on the inputs themselves: give --dataset NAME or "
+                "--data FILE with model names (representation arrays cannot be fine-tuned)"
+            )
+        name, layer = _split_model(model)
+        if layer not in (-1, "-1"):
+            raise W2SGError(
+                f"--{side} {model}: a fine-tuned model is trained on its last layer; drop @{layer}"
+            )
+        check_finetunable(name, mode, loaded.kind)
+
+
+def finetune_learners(
+    config: RunConfig,
+    weak: Any,
+    strong: Any,
+    loaded: Any,
+    checkpoint_dir: str | os.PathLike[str] | None = None,
+) -> dict[str, Any]:
+    """The fine-tuning learner sources of ``config`` by side, each checked against its model
+    (token limit) before training starts; empty when every model is a probe."""
+    from w2sg.heads.finetune import FinetuneSource
+
+    learners: dict[str, Any] = {}
+    for side, mode, model in _finetuned_sides(config, weak, strong):
+        name = _split_model(model)[0]
+        source = FinetuneSource(
+            name, loaded.inputs, mode, kind=loaded.kind, checkpoint_dir=checkpoint_dir
+        )
+        source.check(config.finetune)
+        learners[side] = source
+    return learners
 
 
 @dataclass

@@ -52,6 +52,11 @@ K_RULES: tuple[str, ...] = (
     "parallel_analysis",
 )
 SIGMA_ESTIMATES: tuple[str, ...] = ("median", "iterative")
+#: How a model learns: a head on its frozen representation, or the transformer fine-tuned.
+TRAIN_MODES: tuple[str, ...] = ("probe", "full", "lora")
+SCHEDULES: tuple[str, ...] = ("linear", "cosine", "constant")
+DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
+DTYPES: tuple[str, ...] = ("auto", "float32", "bfloat16")
 
 # The names used everywhere (code, CLI, result fields, docs).
 MODELS: tuple[str, ...] = ("weak", "w2s", "ceiling")
@@ -69,6 +74,9 @@ ADDED_FIELDS: tuple[str, ...] = (
     "combine",
     "combine_temperature",
     "combine_labels",
+    "train",
+    "weak_train",
+    "finetune",
 )
 # KernelConfig fields added after results were first stored: left out of a run's identity while at
 # their default, like ADDED_FIELDS.
@@ -233,6 +241,80 @@ class KernelConfig:
 
 
 @dataclass(frozen=True)
+class FinetuneConfig:
+    """How a transformer is fine-tuned (``--train full|lora``, see :mod:`w2sg.heads.finetune`).
+
+    ``lr`` is the peak learning rate of the transformer's trainable weights (``None``: 2e-5 for
+    ``full``, 2e-4 for ``lora``); ``head_lr`` that of the zero-initialised linear head. The rate
+    rises linearly over the first ``warmup`` fraction of optimiser steps, then decays to 0 by
+    ``schedule``. One optimiser step sees ``batch_size × grad_accum`` examples; gradients are
+    clipped to norm ``max_grad_norm``. ``max_length`` cuts token sequences (``None``: the model's
+    own limit). ``select``: ``best`` keeps the epoch of lowest validation loss (weak-labelled for
+    the w2s student; needs a val split), ``last`` the final epoch; ``patience`` stops after that
+    many epochs without improvement. ``device``/``dtype`` ``auto``: CUDA in bfloat16 autocast
+    when present, else CPU in float32.
+    """
+
+    epochs: int = 3
+    lr: float | None = None
+    head_lr: float = 1e-3
+    batch_size: int = 16
+    grad_accum: int = 1
+    max_length: int | None = None
+    warmup: float = 0.1
+    schedule: str = "linear"
+    weight_decay: float = 0.0
+    max_grad_norm: float = 1.0
+    lora_rank: int = 8
+    lora_alpha: int = 16
+    lora_dropout: float = 0.05
+    gradient_checkpointing: bool = False
+    select: str = "best"
+    patience: int | None = None
+    device: str = "auto"
+    dtype: str = "auto"
+
+    def peak_lr(self, mode: str) -> float:
+        """The transformer's peak learning rate in ``mode`` (``lr`` or the mode's default)."""
+        if self.lr is not None:
+            return self.lr
+        return 2e-4 if mode == "lora" else 2e-5
+
+    def validate(self) -> None:
+        checks = (
+            (self.epochs >= 1, f"--epochs must be >= 1, got {self.epochs}"),
+            (self.lr is None or self.lr > 0, f"--lr must be > 0, got {self.lr}"),
+            (self.head_lr > 0, f"--head-lr must be > 0, got {self.head_lr}"),
+            (self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}"),
+            (self.grad_accum >= 1, f"--grad-accum must be >= 1, got {self.grad_accum}"),
+            (
+                self.max_length is None or self.max_length >= 2,
+                f"--max-length must be >= 2 tokens, got {self.max_length}",
+            ),
+            (0.0 <= self.warmup < 1.0, f"--warmup is a fraction in [0, 1), got {self.warmup}"),
+            (self.schedule in SCHEDULES, f"--schedule must be one of {', '.join(SCHEDULES)}"),
+            (self.weight_decay >= 0, "--weight-decay must be >= 0"),
+            (self.max_grad_norm > 0, "--max-grad-norm must be > 0"),
+            (self.lora_rank >= 1, f"--lora-rank must be >= 1, got {self.lora_rank}"),
+            (self.lora_alpha > 0, f"--lora-alpha must be > 0, got {self.lora_alpha}"),
+            (
+                0.0 <= self.lora_dropout < 1.0,
+                f"--lora-dropout must be in [0, 1), got {self.lora_dropout}",
+            ),
+            (
+                self.select in ("best", "last"),
+                f"--select must be best or last, not {self.select!r}",
+            ),
+            (self.patience is None or self.patience >= 1, "--patience must be >= 1"),
+            (self.device in DEVICES, f"--device must be one of {', '.join(DEVICES)}"),
+            (self.dtype in DTYPES, f"--dtype must be one of {', '.join(DTYPES)}"),
+        )
+        for ok, message in checks:
+            if not ok:
+                raise W2SGError(message)
+
+
+@dataclass(frozen=True)
 class RunConfig:
     """One weak → weak-to-strong → ceiling run on frozen representations.
 
@@ -274,6 +356,9 @@ class RunConfig:
     combine: str | None = None
     combine_temperature: float = 0.05
     combine_labels: int = 100
+    train: str = "probe"
+    weak_train: str = "probe"
+    finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
 
     def validate(self) -> None:
         if self.task not in TASKS:
@@ -329,7 +414,11 @@ class RunConfig:
             raise W2SGError(f"--combine-temperature must be > 0, got {self.combine_temperature}")
         if self.combine_labels < 2:
             raise W2SGError(f"--combine-labels must be >= 2, got {self.combine_labels}")
+        for flag, mode in (("--train", self.train), ("--weak-train", self.weak_train)):
+            if mode not in TRAIN_MODES:
+                raise W2SGError(f"{flag} must be one of {', '.join(TRAIN_MODES)}, got {mode!r}")
         self.kernel.validate()
+        self.finetune.validate()
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -344,7 +433,7 @@ class RunConfig:
             default = (
                 f.default_factory() if f.default_factory is not dataclasses.MISSING else f.default
             )
-            if isinstance(default, KernelConfig):
+            if dataclasses.is_dataclass(default) and not isinstance(default, type):
                 default = dataclasses.asdict(default)
             if out[name] == default:
                 del out[name]
@@ -358,6 +447,8 @@ class RunConfig:
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
         data = dict(data)
         kernel = KernelConfig(**data.pop("kernel", {}))
+        if isinstance(data.get("finetune"), dict):
+            data["finetune"] = FinetuneConfig(**data["finetune"])
         if "fractions" in data:
             data["fractions"] = tuple(float(f) for f in data["fractions"])
         known = {f.name for f in dataclasses.fields(cls)}

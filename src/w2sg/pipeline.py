@@ -27,6 +27,9 @@ from w2sg import metrics as M
 from w2sg.config import RunConfig
 from w2sg.data.splits import Splits, content_ids, make_splits, splits_from_names
 from w2sg.errors import W2SGError
+from w2sg.heads.learner import HeadSource, LearnerSource, is_score_head
+
+__all__ = ["MODELS", "Labels", "RunResult", "is_score_head", "prepare_labels", "run_pipeline"]
 
 MODELS = ("weak", "w2s", "ceiling")
 
@@ -110,23 +113,7 @@ def prepare_labels(labels: np.ndarray, task: str) -> Labels:
 
 
 # --------------------------------------------------------------------------------------------
-# Heads: one "fit and predict" per head family, so the three models are trained the same way.
-
-
-@dataclass
-class _Fitted:
-    """A fitted head's outputs: ``proba`` (n, C) for probability heads, ``pred`` (n,) otherwise."""
-
-    predict: Any
-
-
-def is_score_head(config: RunConfig) -> bool:
-    """Least-squares heads on one-hot targets: their raw outputs are scores, not probabilities.
-
-    Their students learn from the weak model's raw scores (the head is linear in its labels, the
-    setting of THEORY.md §2 and §5.3); metrics use :func:`_proba_from_scores` of those scores.
-    """
-    return config.task != "regression" and config.head in ("ridge", "least_squares")
+# Score heads: their raw outputs become probabilities for the metrics.
 
 
 def _proba_from_scores(scores: np.ndarray) -> np.ndarray:
@@ -138,63 +125,6 @@ def _proba_from_scores(scores: np.ndarray) -> np.ndarray:
     s = p.sum(axis=1, keepdims=True)
     uniform = np.full_like(p, 1.0 / p.shape[1])
     return np.where(s > 0, p / np.where(s > 0, s, 1.0), uniform)
-
-
-def _fit_head(
-    H: np.ndarray,
-    targets: np.ndarray,
-    config: RunConfig,
-    *,
-    role: str,
-    seed: int,
-    decomposition: Any = None,
-) -> Any:
-    """Fit the head family of ``config`` for ``role`` in {weak, w2s, ceiling}; return a predictor.
-
-    ``decomposition``: a ridge head's :class:`~w2sg.heads.ridge.RidgeDecomposition` of ``H``,
-    shared with the other heads on ``H`` and the theory block (ignored by other heads).
-
-    The predictor maps a representation matrix to the head's own outputs: probabilities ``(n, C)``
-    for the probability heads, predictions ``(n,)`` for regression, and raw scores ``(n, C)`` for
-    least-squares heads on one-hot targets (see :func:`is_score_head`).
-    """
-    beta = config.weak_ridge if role == "weak" else config.strong_ridge
-    task = config.task
-    if config.head == "ridge" or (task == "regression" and config.head == "least_squares"):
-        if config.head == "least_squares":
-            from w2sg.heads.convex import LeastSquaresHead
-
-            head: Any = LeastSquaresHead(radius=config.radius).fit(H, targets)
-        else:
-            from w2sg.heads.ridge import RidgeHead
-
-            head = RidgeHead(beta=beta).fit(H, targets, decomposition=decomposition)
-        return head.predict
-    if config.head == "least_squares":
-        from w2sg.heads.convex import LeastSquaresHead
-
-        return LeastSquaresHead(radius=config.radius).fit(H, targets).predict
-    if config.head == "convex_kl" and role != "weak":
-        from w2sg.heads.convex import ConvexKLHead
-
-        head = ConvexKLHead().fit(H, targets[:, 1])
-        return head.predict_proba
-    from w2sg.heads.softmax import SoftmaxHead
-
-    # The weak model and the ceiling learn from ground truth by cross-entropy; only the w2s student
-    # uses the configured loss on the weak labels.
-    loss = config.loss if role == "w2s" else "xent"
-    soft = SoftmaxHead(
-        loss=loss,
-        l2=beta,
-        optimizer=config.optimizer,
-        epochs=config.epochs,
-        lr=config.lr,
-        batch_size=config.batch_size,
-        max_iter=config.max_iter,
-        seed=seed,
-    ).fit(H, targets)
-    return soft.predict_proba
 
 
 # --------------------------------------------------------------------------------------------
@@ -214,6 +144,9 @@ class RunResult:
     bounds: dict[str, Any] | None = None
     provenance: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
+    train: dict[str, Any] = field(default_factory=dict)
+    curve: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
+    theory_finetuned: dict[str, Any] | None = None
 
     @property
     def n(self) -> dict[str, int]:
@@ -223,7 +156,12 @@ class RunResult:
         out: dict[str, Any] = {"task": self.config.task, "n": self.n}
         out.update(self.metrics)
         out["theory"] = self.theory
+        if self.theory_finetuned is not None:
+            out["theory_finetuned"] = self.theory_finetuned
         out["bounds"] = self.bounds
+        out["train"] = self.train
+        if self.curve:
+            out["curve"] = self.curve
         out["notes"] = self.notes
         out["config"] = self.config.to_dict()
         out["provenance"] = self.provenance
@@ -409,6 +347,7 @@ def run_pipeline(
     ids: np.ndarray | None = None,
     provenance: dict[str, Any] | None = None,
     given_splits: Sequence[str] | None = None,
+    learners: dict[str, LearnerSource] | None = None,
 ) -> RunResult:
     """Train weak → weak labels on D̂ → w2s student, and the strong ceiling; score everything.
 
@@ -425,6 +364,10 @@ def run_pipeline(
         given_splits: the split of each row (``weak_train``, ``w2s_train``, ``train``, ``test``,
             ``val``), e.g. a data file's split column, instead of drawn splits; ``train`` rows are
             divided between weak_train and w2s_train (:func:`~w2sg.data.splits.splits_from_names`).
+        learners: where a model is not a head on its representation, its learner source by side
+            (``weak``, ``strong``), e.g. a :class:`~w2sg.heads.finetune.FinetuneSource` for
+            ``config.train``/``config.weak_train`` = ``full`` or ``lora``. The representations
+            are still needed: they are the frozen representations of the ``theory`` block.
     """
     config = config or RunConfig()
     config.validate()
@@ -447,37 +390,51 @@ def run_pipeline(
     strong = np.asarray(strong_repr, dtype=np.float64)
     tr, hat, te = splits["weak_train"], splits["w2s_train"], splits["test"]
     eval_splits = {name: splits[name] for name in ("w2s_train", "test", "val") if name in splits}
-
     # 1-2. The weak model (trained on D̃ with truth) or the labeller's given predictions.
     weak = None if weak_repr is None else np.asarray(weak_repr, dtype=np.float64)
+    sources = _sources(weak, strong, config, learners, weak_predictions is not None)
+    val = splits.indices.get("val")
     # Ridge heads and the theory block factorise the same two matrices (weak on D̃, strong on D̂):
     # one decomposition each serves all of them.
     decs: dict[str, Any] = {}
     if config.head == "ridge" and config.theory and weak is not None and config.kernel.center:
         from w2sg.heads.ridge import RidgeDecomposition
 
-        if weak_predictions is None:
+        if weak_predictions is None and config.weak_train == "probe":
             decs["weak_train"] = RidgeDecomposition(weak[tr])
-        decs["strong_hat"] = RidgeDecomposition(strong[hat])
+        if config.train == "probe":
+            decs["strong_hat"] = RidgeDecomposition(strong[hat])
     raw: dict[str, dict[str, np.ndarray]] = {}
+    fitted: dict[str, Any] = {}
+    curve_hooks = _CurveHooks(lab, splits, config)
     if weak_predictions is not None:
         wp = _labeller_outputs(np.asarray(weak_predictions, dtype=float), lab)
         raw["weak"] = {name: wp[idx] for name, idx in eval_splits.items()}
         notes.append("weak model given as predictions (a labeller); no weak model was trained")
     else:
-        assert weak is not None
-        weak_fit = _fit_head(
-            weak[tr], lab.targets(tr), config, role="weak", seed=config.seed,
-            decomposition=decs.get("weak_train"),
-        )  # fmt: skip
-        raw["weak"] = {name: weak_fit(weak[idx]) for name, idx in eval_splits.items()}
-        raw["weak"]["weak_train"] = weak_fit(weak[tr])
+        learner = sources["weak"].learner(
+            "weak", config, config.seed, decomposition=decs.get("weak_train")
+        )
+        learner.fit(
+            tr,
+            lab.targets(tr),
+            val=None if val is None else (val, lab.targets(val)),
+            on_epoch=curve_hooks.hook("weak"),
+        )
+        fitted["weak"] = learner
+        raw["weak"] = {name: learner.predict(idx) for name, idx in eval_splits.items()}
+        raw["weak"]["weak_train"] = learner.predict(tr)
+    weak_scores = weak_predictions is None and fitted["weak"].outputs_scores
+    weak_proba = {s: _proba_from_scores(a) if weak_scores else a for s, a in raw["weak"].items()}
+    curve_hooks.weak = weak_proba
 
     # 3. Weak labels on D̂: the weak model's outputs (soft), or their argmax with loss 'hard'.
-    weak_labels = raw["weak"]["w2s_train"]
-    w2s_targets = weak_labels
+    # A score head learns from the weak model's raw scores, any other learner from probabilities.
+    strong_scores = sources["strong"].mode == "probe" and is_score_head(config)
+    teacher = raw["weak"] if strong_scores else weak_proba
+    w2s_targets = teacher["w2s_train"]
     if config.task != "regression" and config.head != "softmax" and config.loss == "hard":
-        w2s_targets = np.eye(weak_labels.shape[1])[weak_labels.argmax(axis=1)]
+        w2s_targets = np.eye(w2s_targets.shape[1])[w2s_targets.argmax(axis=1)]
 
     # 3b. Optional cleaning of the weak labels in the strong representation (relabel / filter).
     w2s_rows, cleaning = hat, None
@@ -485,29 +442,39 @@ def run_pipeline(
         w2s_rows, w2s_targets, cleaning = _clean(config, strong, hat, w2s_targets)
         notes.append(cleaning.pop("text"))
 
-    # 4-5. The w2s student on weak labels and the strong ceiling on the truth, same head.
+    # 4-5. The w2s student on weak labels and the strong ceiling on the truth, same learner kind.
+    # Model selection: the student sees only weak labels (also on val), the ceiling the truth.
     strong_dec = decs.get("strong_hat")
-    w2s_fit = _fit_head(
-        strong[w2s_rows], w2s_targets, config, role="w2s", seed=config.seed + 1,
-        decomposition=strong_dec if w2s_rows is hat else None,
-    )  # fmt: skip
-    ceil_fit = _fit_head(
-        strong[hat], lab.targets(hat), config, role="ceiling", seed=config.seed + 2,
-        decomposition=strong_dec,
-    )  # fmt: skip
-    raw["w2s"] = {name: w2s_fit(strong[idx]) for name, idx in eval_splits.items()}
-    raw["ceiling"] = {name: ceil_fit(strong[idx]) for name, idx in eval_splits.items()}
+    val_targets = {
+        "w2s": None if val is None else (val, teacher["val"]),
+        "ceiling": None if val is None else (val, lab.targets(val)),
+    }
+    fit_rows = {"w2s": w2s_rows, "ceiling": hat}
+    fit_targets = {"w2s": w2s_targets, "ceiling": lab.targets(hat)}
+    for model, seed in (("w2s", config.seed + 1), ("ceiling", config.seed + 2)):
+        dec = strong_dec if fit_rows[model] is hat else None
+        learner = sources["strong"].learner(model, config, seed, decomposition=dec)
+        learner.fit(
+            fit_rows[model],
+            fit_targets[model],
+            val=val_targets[model],
+            on_epoch=curve_hooks.hook(model),
+        )
+        fitted[model] = learner
+        raw[model] = {name: learner.predict(idx) for name, idx in eval_splits.items()}
     # A labeller's predictions are probabilities already; score heads' own outputs are not.
-    score_head = is_score_head(config)
     preds = {
         m: {
-            s: _proba_from_scores(a)
-            if score_head and not (m == "weak" and weak_predictions is not None)
-            else a
+            s: _proba_from_scores(a) if m in fitted and fitted[m].outputs_scores else a
             for s, a in by_split.items()
         }
         for m, by_split in raw.items()
     }
+    score_head = fitted["w2s"].outputs_scores
+    train = {m: dict(fitted[m].info()) for m in fitted}
+    if "weak" not in train:
+        train["weak"] = {"mode": "labeller"}
+    curve = {m: info.pop("curve") for m, info in train.items() if "curve" in info}
 
     # 6. Metrics.
     metrics: dict[str, Any] = {}
@@ -534,8 +501,8 @@ def run_pipeline(
     if config.s2s_iters:
 
         def fit_student(rows: np.ndarray, targets: np.ndarray, seed: int) -> Any:
-            fit = _fit_head(strong[rows], targets, config, role="w2s", seed=seed)
-            return lambda idx: fit(strong[idx])
+            student = sources["strong"].learner("w2s", config, seed)
+            return student.fit(rows, targets).predict
 
         metrics["rounds"] = _s2s_rounds(
             config, lab, splits, strong, fit_student,
@@ -610,6 +577,26 @@ def run_pipeline(
             }
         }
 
+    theory_ft = None
+    ceiling = fitted["ceiling"]
+    if config.theory and weak is not None and hasattr(ceiling, "represent"):
+        from w2sg.theory.kernels import theory_block
+
+        # The same quantities on the fine-tuned ceiling's own final representations.
+        theory_ft = theory_block(
+            weak_train=weak[tr],
+            weak_hat=weak[hat],
+            strong_hat=ceiling.represent(hat),
+            strong_test=ceiling.represent(te),
+            y_train=lab.theory_targets(tr),
+            y_hat=lab.theory_targets(hat),
+            y_test=lab.theory_targets(te),
+            beta_weak=config.weak_ridge,
+            beta_strong=config.strong_ridge,
+            config=config.kernel,
+            decompositions={k: v for k, v in decs.items() if k == "weak_train"},
+        )
+
     prov = {"versions": versions(), "config_hash": config.hash()}
     prov.update(provenance or {})
     return RunResult(
@@ -622,6 +609,9 @@ def run_pipeline(
         bounds=bounds,
         provenance=prov,
         notes=notes,
+        train=train,
+        curve=curve,
+        theory_finetuned=theory_ft,
     )
 
 
@@ -736,6 +726,83 @@ def _s2s_rounds(
         rounds.append(record)
         rows, targets, outputs, previous_labels = hat, labels, new, labels
     return rounds
+
+
+def _sources(
+    weak: np.ndarray | None,
+    strong: np.ndarray,
+    config: RunConfig,
+    learners: dict[str, LearnerSource] | None,
+    labeller: bool,
+) -> dict[str, LearnerSource]:
+    """The learner source of each side, checked against the config's training modes."""
+    given = dict(learners or {})
+    unknown = sorted(set(given) - {"weak", "strong"})
+    if unknown:
+        raise W2SGError(f"learners are given per side, weak or strong; got {unknown}")
+    sources: dict[str, LearnerSource] = {}
+    for side, mode, repr_ in (("weak", config.weak_train, weak), ("strong", config.train, strong)):
+        if side == "weak" and labeller:
+            continue
+        source = given.get(side)
+        if source is None:
+            if mode != "probe":
+                flag = "--weak-train" if side == "weak" else "--train"
+                raise W2SGError(
+                    f"{flag} {mode} fine-tunes the {side} model, which needs its inputs: "
+                    "run with --dataset and a transformers model name"
+                )
+            assert repr_ is not None
+            source = HeadSource(repr_)
+        if source.mode != mode:
+            raise W2SGError(
+                f"the {side} learner trains by {source.mode!r} but the config says {mode!r}"
+            )
+        sources[side] = source
+    return sources
+
+
+class _CurveHooks:
+    """Per-epoch numbers of iterative learners: test metrics and, for the student, its agreement
+    with the weak labels and the section-5 bounds at that epoch."""
+
+    def __init__(self, lab: Labels, splits: Splits, config: RunConfig) -> None:
+        self.lab, self.splits, self.config = lab, splits, config
+        self.weak: dict[str, np.ndarray] | None = None
+
+    def hook(self, model: str) -> Callable[[int, Any], dict[str, Any]]:
+        def on_epoch(epoch: int, learner: Any) -> dict[str, Any]:
+            te = self.splits["test"]
+            out = learner.predict(te)
+            if learner.outputs_scores:
+                out = _proba_from_scores(out)
+            point: dict[str, Any] = {"test": _model_metrics(self.lab, te, out, n_bins=15)}
+            if model == "w2s" and self.weak is not None:
+                point["vs_weak_test"] = _vs_weak(
+                    self.config.task, self.weak["test"], out, self.config.eps
+                )
+                if self.config.bounds and self.config.task != "regression":
+                    from w2sg.theory.bounds import bounds_block
+
+                    hat = self.splits["w2s_train"]
+                    b = bounds_block(
+                        task=self.config.task,
+                        head=self.config.head,
+                        loss=self.config.loss,
+                        truth_hat=self.lab.targets(hat),
+                        truth_test=self.lab.targets(te),
+                        weak_hat=self.weak["w2s_train"],
+                        weak_test=self.weak["test"],
+                        w2s_hat=learner.predict(hat),
+                        w2s_test=out,
+                        eps=self.config.eps,
+                    )
+                    point["bounds"] = {
+                        k: b[k] for k in ("generalization", "disagreement") if k in b
+                    }
+            return point
+
+        return on_epoch
 
 
 def _labeller_outputs(wp: np.ndarray, lab: Labels) -> np.ndarray:

@@ -17,7 +17,7 @@ from w2sg.cli.run import (
     load_inputs,
     parse_fractions,
 )
-from w2sg.config import LOSSES, RunConfig
+from w2sg.config import DEVICES, DTYPES, LOSSES, TRAIN_MODES, FinetuneConfig, RunConfig
 from w2sg.errors import W2SGError
 
 # The columns printed by default (the CSV and JSON hold every column).
@@ -58,6 +58,13 @@ def cmd_epochs(args: argparse.Namespace) -> int:
     if args.out:
         check_out_dir(args.out, "--out", "epochs.csv, epochs.json, epochs.png, epochs_config.json")
     dataset = load_data(args)
+    finetune = FinetuneConfig()
+    if args.train != "probe":
+        finetune = FinetuneConfig(
+            lr=args.ft_lr, batch_size=args.ft_batch_size, max_length=args.max_length,
+            lora_rank=args.lora_rank, lora_alpha=args.lora_alpha, device=args.device,
+            dtype=args.dtype, warmup=args.warmup,
+        )  # fmt: skip
     config = RunConfig(
         task=args.task or (dataset.task if dataset is not None else RunConfig.task),
         head="softmax",
@@ -73,8 +80,13 @@ def cmd_epochs(args: argparse.Namespace) -> int:
         max_iter=args.max_iter,
         eps=args.eps,
         theory=False,
+        train=args.train,
+        finetune=finetune,
     )
     config.validate()
+    from w2sg.api import check_finetune, finetune_learners
+
+    check_finetune(config, args.weak, args.strong, dataset)
     if args.weak_predictions:
         raise W2SGError(
             "w2sg epochs trains the weak model itself: give --weak W.npy (a representation), "
@@ -85,9 +97,10 @@ def cmd_epochs(args: argparse.Namespace) -> int:
     inputs = load_inputs(args, dataset)
     if inputs.weak is None:
         raise W2SGError("w2sg epochs needs a weak representation: give --weak W.npy")
+    learners = finetune_learners(config, args.weak, args.strong, dataset)
     study = epoch_study(
         inputs.weak, inputs.strong, inputs.labels, config, epochs=epochs, ids=inputs.ids,
-        given_splits=inputs.given_splits,
+        given_splits=inputs.given_splits, student=learners.get("strong"),
     )  # fmt: skip
     if args.out:
         out = Path(args.out)
@@ -145,6 +158,20 @@ def register(subparsers: Any) -> None:
     g.add_argument("--batch-size", type=int, default=d.batch_size, help="Adam batch size")
     g.add_argument("--max-iter", type=int, default=d.max_iter, help="L-BFGS iterations (weak)")
     g.add_argument("--eps", type=float, default=d.eps, help="probability clip floor (1e-6)")
+    f = FinetuneConfig()
+    t = p.add_argument_group("fine-tuned student (--train full|lora, with --dataset or --data)")
+    t.add_argument(
+        "--train", choices=TRAIN_MODES, default="probe",
+        help="fine-tune the strong model itself as the student (the weak model stays a probe)",
+    )  # fmt: skip
+    t.add_argument("--ft-lr", type=float, default=None, help="fine-tuning peak learning rate")
+    t.add_argument("--ft-batch-size", type=int, default=f.batch_size)
+    t.add_argument("--max-length", type=int, default=None)
+    t.add_argument("--warmup", type=float, default=f.warmup)
+    t.add_argument("--lora-rank", type=int, default=f.lora_rank)
+    t.add_argument("--lora-alpha", type=int, default=f.lora_alpha)
+    t.add_argument("--device", choices=DEVICES, default=f.device)
+    t.add_argument("--dtype", choices=DTYPES, default=f.dtype)
     p.add_argument(
         "--out", help="write epochs.csv, epochs.json, epochs.png, epochs_config.json here"
     )

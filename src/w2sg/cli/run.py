@@ -14,11 +14,16 @@ from w2sg.cli.theory import add_kernel_arguments
 from w2sg.config import (
     CLEAN_METHODS,
     COMBINE_RULES,
+    DEVICES,
+    DTYPES,
     HEADS,
     LOSSES,
     OPTIMIZERS,
+    SCHEDULES,
     STEP_LOSSES,
     TASKS,
+    TRAIN_MODES,
+    FinetuneConfig,
     RunConfig,
 )
 from w2sg.report.summary import format_summary
@@ -143,9 +148,22 @@ def add_run_config_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--seed", type=seed, default=d.seed, help=f"split and training seed (default {d.seed})"
     )
-    g.add_argument("--epochs", type=int, default=d.epochs, help="Adam epochs (--optimizer adam)")
-    g.add_argument("--lr", type=float, default=d.lr)
-    g.add_argument("--batch-size", type=int, default=d.batch_size)
+    f = FinetuneConfig()
+    g.add_argument(
+        "--epochs", type=int, default=None,
+        help=f"epochs of the fine-tuned models with --train full|lora (default {f.epochs}); "
+        f"else of Adam heads (--optimizer adam, default {d.epochs})",
+    )  # fmt: skip
+    g.add_argument(
+        "--lr", type=float, default=None,
+        help="peak learning rate of the fine-tuned transformers (default 2e-5 full, 2e-4 lora); "
+        f"else of Adam heads (default {d.lr})",
+    )  # fmt: skip
+    g.add_argument(
+        "--batch-size", type=int, default=None,
+        help=f"micro-batch of fine-tuning (default {f.batch_size}); else of Adam heads "
+        f"(default {d.batch_size})",
+    )  # fmt: skip
     g.add_argument("--max-iter", type=int, default=d.max_iter, help="L-BFGS iterations")
     g.add_argument("--radius", type=float, default=None, help="norm ball of --head least_squares")
     g.add_argument("--bootstrap", type=int, default=d.n_bootstrap, help="PGR bootstrap resamples")
@@ -182,7 +200,53 @@ def add_run_config_arguments(parser: argparse.ArgumentParser) -> None:
         "--combine-labels", type=int, default=d.combine_labels,
         help="--combine learned_labelled: true labels revealed on this many D̂ examples (100)",
     )  # fmt: skip
+    add_finetune_arguments(parser)
     add_kernel_arguments(parser)
+
+
+def add_finetune_arguments(parser: argparse.ArgumentParser) -> None:
+    """How the models learn: probes (default) or fine-tuned transformers (full, LoRA)."""
+    f = FinetuneConfig()
+    g = parser.add_argument_group("training mode (fine-tuning needs --dataset/--data and models)")
+    g.add_argument(
+        "--train", choices=TRAIN_MODES, default=None,
+        help="how the strong model (w2s student and ceiling) learns: a head on its frozen "
+        "representation (probe, the default), every weight (full) or LoRA adapters (lora)",
+    )  # fmt: skip
+    g.add_argument(
+        "--weak-train", choices=TRAIN_MODES, default=None,
+        help="how the weak model learns (default: --train's mode when the weak model is a "
+        "transformers checkpoint, else probe)",
+    )  # fmt: skip
+    g.add_argument("--grad-accum", type=int, default=None, help="micro-batches per step (1)")
+    g.add_argument(
+        "--max-length", type=int, default=None, help="token limit (default: the model's own)"
+    )
+    g.add_argument(
+        "--warmup", type=float, default=None, help=f"warm-up fraction of steps ({f.warmup})"
+    )
+    g.add_argument("--schedule", choices=SCHEDULES, default=None, help="decay after warm-up")
+    g.add_argument(
+        "--head-lr", type=float, default=None, help=f"the linear head's rate ({f.head_lr})"
+    )
+    g.add_argument("--weight-decay", type=float, default=None, help="AdamW decay (0)")
+    g.add_argument("--lora-rank", type=int, default=None, help=f"({f.lora_rank})")
+    g.add_argument("--lora-alpha", type=int, default=None, help=f"({f.lora_alpha})")
+    g.add_argument("--lora-dropout", type=float, default=None, help=f"({f.lora_dropout})")
+    g.add_argument(
+        "--gradient-checkpointing", action="store_true", default=None,
+        help="--train full: save memory",
+    )  # fmt: skip
+    g.add_argument(
+        "--select", choices=("best", "last"), default=None,
+        help="keep the epoch of lowest val loss (best, the default; weak-labelled for the "
+        "student; needs a val split, see --fractions) or the last one",
+    )  # fmt: skip
+    g.add_argument("--patience", type=int, default=None, help="early stopping (epochs)")
+    g.add_argument("--device", choices=DEVICES, default=None, help="(auto)")
+    g.add_argument(
+        "--dtype", choices=DTYPES, default=None, help="auto: bfloat16 on CUDA, float32 on CPU"
+    )
 
 
 #: ``argparse`` destinations of ``w2sg run`` that are not inputs or options of :func:`w2sg.run`.
@@ -270,7 +334,8 @@ def cmd_run(args: argparse.Namespace) -> int:
 
     if args.out:
         check_out_dir(args.out, "--out", _RUN_FILES)
-    result = run(**run_kwargs(args), echo=echo_to(args))
+    checkpoints = Path(args.out) / "checkpoints" if args.out else None
+    result = run(**run_kwargs(args), echo=echo_to(args), checkpoint_dir=checkpoints)
     if args.out:
         since = time.time()
         result.save(args.out)

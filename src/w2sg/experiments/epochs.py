@@ -173,7 +173,8 @@ class EpochStudy:
             ax.set_xlabel("epochs of the w2s student")
             ax.legend(fontsize=7)
             ax.grid(alpha=0.3)
-        fig.suptitle(f"Over-optimisation of the w2s student (loss {self.config.loss}, Adam)")
+        how = "Adam" if self.config.train == "probe" else f"fine-tuned, {self.config.train}"
+        fig.suptitle(f"Over-optimisation of the w2s student (loss {self.config.loss}, {how})")
         path = Path(path)
         fig.savefig(path, dpi=110)
         plt.close(fig)
@@ -238,6 +239,7 @@ def epoch_study(
     *,
     ids: np.ndarray | None = None,
     given_splits: Sequence[str] | None = None,
+    student: Any = None,
 ) -> EpochStudy:
     """Train weak → weak labels on D̂ → Adam student, recording section-5 quantities per epoch.
 
@@ -257,6 +259,11 @@ def epoch_study(
     ``weak_ece``, ``gamma_p``, ``gen_measured``, ``gen_weak``, ``gen_{tv,pinsker_fwd,pinsker_rev}_
     {lower,upper}``, ``gen_holds``, ``err_lower``, ``err_upper``, ``err_holds``, ``smooth_ce``,
     ``weak_smooth_ce``, ``cal_{mean_abs,pinsker_fwd,pinsker_rev}_{lower,upper}``, ``cal_holds``.
+
+    ``student``: a learner source (:class:`~w2sg.heads.finetune.FinetuneSource`) to fine-tune the
+    strong model itself instead of training a head on ``strong_repr``: the real over-optimisation
+    experiment of Yao et al. It trains for max(epochs) epochs of ``config.finetune`` (the last
+    epoch is kept; no early selection) and the rows are recorded after the scheduled epochs.
     """
     config.validate()
     epochs = tuple(int(e) for e in epochs)
@@ -266,7 +273,7 @@ def epoch_study(
             f"the epoch study trains a softmax student and needs probabilities; --task "
             f"{config.task} is not supported (use classification or probability)"
         )
-    if config.head != "softmax":
+    if config.head != "softmax" and student is None:
         raise W2SGError(
             f"the epoch study trains a softmax student with Adam; got head {config.head!r} "
             "(use head='softmax')"
@@ -328,16 +335,43 @@ def epoch_study(
                 )
             )
 
-    SoftmaxHead(
-        loss=config.loss,
-        l2=config.strong_ridge,
-        optimizer="adam",
-        epochs=max(epochs),
-        lr=config.lr,
-        batch_size=config.batch_size,
-        seed=config.seed + 1,
-    ).fit(strong[hat], weak_hat, epoch_callback=record)
     notes = []
+    if student is None:
+        SoftmaxHead(
+            loss=config.loss,
+            l2=config.strong_ridge,
+            optimizer="adam",
+            epochs=max(epochs),
+            lr=config.lr,
+            batch_size=config.batch_size,
+            seed=config.seed + 1,
+        ).fit(strong[hat], weak_hat, epoch_callback=record)
+    else:
+        from dataclasses import replace
+
+        ft = replace(config.finetune, epochs=max(epochs), select="last", patience=None)
+        learner = student.learner("w2s", replace(config, finetune=ft), config.seed + 1)
+
+        def on_epoch(epoch: int, fitted: Any) -> None:
+            if epoch in schedule:
+                rows.append(
+                    _row(
+                        epoch,
+                        truth_test,
+                        labels_test,
+                        weak_test,
+                        fitted.predict(te),
+                        weak_hat,
+                        fitted.predict(hat),
+                        config.eps,
+                    )  # fmt: skip
+                )
+
+        learner.fit(hat, weak_hat, on_epoch=on_epoch)
+        notes.append(
+            f"student: {student.model} fine-tuned ({student.mode}), "
+            f"{learner.info()['trainable_params']:,} trainable parameters"
+        )
     if config.task == "probability":
         notes.append("probability task: 0-1 error is scored against the most likely true class")
     return EpochStudy(

@@ -483,6 +483,12 @@ def pipeline_run(
     record = result.to_dict()
     theory = record.pop("theory", None)
     bounds = record.pop("bounds", None)
+    # Probe runs keep their stored records as before; fine-tuned runs add their training record.
+    train = record.pop("train", None) or {}
+    if any(entry.get("mode") in ("full", "lora") for entry in train.values()):
+        record["train"] = train
+    else:
+        record.pop("curve", None)
     for key in ("config", "provenance"):
         record.pop(key, None)
     metrics = record.pop("metrics", None) or record

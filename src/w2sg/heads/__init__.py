@@ -3,6 +3,8 @@
 - ``ridge``: :class:`RidgeHead` and :class:`RidgeDecomposition` (closed form, one SVD reused).
 - ``softmax``: :class:`SoftmaxHead` with the loss registry of :mod:`w2sg.heads.losses`.
 - ``convex``: :class:`LeastSquaresHead` (optional norm ball) and :class:`ConvexKLHead`.
+- ``learner``: the :class:`Learner` interface the pipeline trains through, and the head learners.
+- ``finetune``: fine-tuned transformers (``full``, ``lora``) behind the same interface.
 
 Submodules are imported on first use, so that ``w2sg.heads.ridge`` does not import torch.
 """
@@ -20,6 +22,11 @@ _EXPORTS = {
     "get_loss": "losses",
     "LeastSquaresHead": "convex",
     "ConvexKLHead": "convex",
+    "Learner": "learner",
+    "HeadLearner": "learner",
+    "HeadSource": "learner",
+    "FinetuneLearner": "finetune",
+    "FinetuneSource": "finetune",
 }
 
 __all__ = sorted(_EXPORTS)

@@ -67,6 +67,14 @@ def format_summary(record: dict[str, Any]) -> str:
             f"{_fmt(t.get('inherited_error'))}   corrected ‖(I−S_s)e‖²/n "
             f"{_fmt(t.get('corrected_error'))}",
         ]
+    tf = record.get("theory_finetuned")
+    if t and tf:
+        lines.append(
+            f"  fine-tuned ceiling's own representations: ‖P_s(I−P_w)‖_op "
+            f"{_fmt(tf.get('op_norm'))}   predicted gap G {_fmt(tf.get('predicted_gap'))}   "
+            f"k_strong {tf.get('k_strong')}"
+        )
+    lines += _training_lines(record.get("train") or {})
     b = record.get("bounds")
     if b:
         lines += ["", "bounds (following [Y]/[C]; test unless marked D̂):"]
@@ -117,3 +125,23 @@ def _bound_row(entry: dict[str, Any]) -> str:
         f"measured {_fmt(entry['measured'])}  weak {_fmt(entry.get('weak'))}  "
         f"bound [{_fmt(entry.get('lower'))}, {_fmt(entry.get('upper'))}]  holds {entry['holds']}"
     )
+
+
+def _training_lines(train: dict[str, Any]) -> list[str]:
+    """How each model learned, when any was fine-tuned (probe runs print nothing here)."""
+    if not any(v.get("mode") in ("full", "lora") for v in train.values()):
+        return []
+    lines = ["", "training:"]
+    for model in ("weak", "w2s", "ceiling"):
+        e = train.get(model, {})
+        if e.get("mode") in ("full", "lora"):
+            share = e["trainable_params"] / max(e["total_params"], 1)
+            lines.append(
+                f"  {model:<8}{e['mode']:<6}trainable {e['trainable_params']:,} of "
+                f"{e['total_params']:,} ({share:.2%})   epochs {e['epochs_run']}, kept "
+                f"{e['best_epoch']} ({e['selected_by']})   {_fmt(e['seconds'], 1)} s, "
+                f"{_fmt(e['examples_per_s'], 1)} ex/s   {e['device']} {e['dtype']}"
+            )
+        else:
+            lines.append(f"  {model:<8}{e.get('mode', 'n/a')}")
+    return lines

@@ -1,0 +1,200 @@
+"""Fine-tuned learners (full and LoRA) on tiny transformers built here from a config."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+from finetune_fixtures import tiny_bert, tiny_texts
+
+from helpers import full
+from w2sg.config import FinetuneConfig, RunConfig
+from w2sg.errors import W2SGError
+from w2sg.heads.finetune import FinetuneSource, bucketed_batches, check_finetunable, lr_factor
+from w2sg.pipeline import run_pipeline
+
+pytest.importorskip("peft", reason="peft is not installed: pip install -e .[finetune]")
+
+
+@pytest.fixture(autouse=True)
+def _one_thread(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # two test workers share two cores
+    monkeypatch.setenv("W2SG_CACHE_DIR", str(tmp_path / "cache"))
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tiny_bert(tmp_path_factory.mktemp("tiny") / "bert")
+
+
+def _data(n: int = 120) -> tuple[list[str], np.ndarray, np.ndarray, np.ndarray]:
+    texts, y = tiny_texts(n)
+    rng = np.random.default_rng(0)
+    weak = rng.normal(size=(n, 4)) + 0.7 * y[:, None]
+    strong = rng.normal(size=(n, 6)) + y[:, None]
+    return texts, y, weak, strong
+
+
+def _run(model: Path, mode: str, ckpt: Path | None = None, **ft: object):
+    texts, y, weak, strong = _data()
+    config = RunConfig(
+        train=mode,
+        fractions=(0.3, 0.3, 0.2, 0.2),
+        finetune=FinetuneConfig(**{"epochs": 2, "batch_size": 8, **ft}),  # type: ignore[arg-type]
+    )
+    source = FinetuneSource(str(model), texts, mode, checkpoint_dir=ckpt)
+    return run_pipeline(weak, strong, y, config, learners={"strong": source})
+
+
+def _lora_params(rank: int, hidden: int = 32, inter: int = 64, layers: int = 2) -> int:
+    # q, k, v, attention-output (h→h), intermediate (h→i), output (i→h): r·(in + out) each.
+    per_layer = 4 * rank * (2 * hidden) + 2 * rank * (hidden + inter)
+    return layers * per_layer
+
+
+def test_lora_trains_adapters_and_head_only(model: Path) -> None:
+    res = _run(model, "lora", lora_rank=4)
+    info = res.train["w2s"]
+    head = 33 * 2  # (hidden + 1) · classes, always trained
+    assert info["mode"] == "lora"
+    assert info["trainable_params"] == _lora_params(4) + head
+    from transformers import AutoModel
+
+    backbone = sum(p.numel() for p in AutoModel.from_pretrained(model).parameters())
+    assert info["total_params"] == backbone + _lora_params(4) + head
+    assert info["selected_by"] == "weak-labelled val loss"
+    assert res.train["ceiling"]["selected_by"] == "true-labelled val loss"
+    assert res.train["weak"]["mode"] == "probe"
+    assert [p["epoch"] for p in res.curve["w2s"]] == [1, 2]
+    assert "bounds" in res.curve["w2s"][0] and "val_loss" in res.curve["ceiling"][0]
+    proba = res.predictions["w2s"]["test"]
+    assert proba.shape[1] == 2 and np.allclose(proba.sum(axis=1), 1.0)
+    assert res.theory_finetuned is not None and res.theory is not None
+    assert res.theory_finetuned["op_norm"] != res.theory["op_norm"]
+    record = res.to_dict()
+    assert record["train"]["w2s"]["mode"] == "lora" and "curve" in record
+
+
+def test_full_trains_every_weight_and_same_seed_gives_identical_numbers(model: Path) -> None:
+    a = _run(model, "full")
+    b = _run(model, "full")
+    assert a.train["w2s"]["trainable_params"] == a.train["w2s"]["total_params"]
+    for m in ("w2s", "ceiling"):
+        np.testing.assert_array_equal(a.predictions[m]["test"], b.predictions[m]["test"])
+    assert a.metrics["pgr"] == b.metrics["pgr"]
+    # the head starts at zero, so an untrained model predicts the uniform distribution; training
+    # moved it
+    assert not np.allclose(a.predictions["ceiling"]["test"], 0.5)
+
+
+def test_lr_factor_warmup_then_decay() -> None:
+    total, warm = 10, 0.2  # 2 warm-up steps
+    assert [lr_factor(s, total, warm, "linear") for s in range(3)] == [0.5, 1.0, 1.0]
+    assert lr_factor(6, total, warm, "linear") == pytest.approx(1 - 4 / 8)
+    assert lr_factor(6, total, warm, "cosine") == pytest.approx(0.5 * (1 + math.cos(math.pi / 2)))
+    assert lr_factor(9, total, 0.0, "constant") == 1.0
+
+
+def test_bucketed_batches_cover_every_row_once_and_depend_on_the_seed() -> None:
+    lengths = np.random.default_rng(1).integers(1, 50, size=203)
+    batches = bucketed_batches(lengths, 8, seed=3, bucket=4)
+    flat = np.concatenate(batches)
+    assert sorted(flat.tolist()) == list(range(203))
+    assert max(len(b) for b in batches) == 8
+    # within a bucket, batches are sorted by length: the spread inside a batch is small
+    spread = np.mean([np.ptp(lengths[b]) for b in batches])
+    assert spread < np.ptp(lengths) / 2
+    again = bucketed_batches(lengths, 8, seed=3, bucket=4)
+    assert all(np.array_equal(x, y) for x, y in zip(batches, again, strict=True))
+    other = bucketed_batches(lengths, 8, seed=4, bucket=4)
+    assert not all(np.array_equal(x, y) for x, y in zip(batches, other, strict=False))
+
+
+def test_bad_inputs_fail_before_training(model: Path) -> None:
+    with pytest.raises(W2SGError, match="needs a transformers checkpoint"):
+        check_finetunable("static-64", "lora")
+    with pytest.raises(W2SGError, match="reads text but the inputs are smiles"):
+        check_finetunable(str(model), "full", kind="smiles")
+    source = FinetuneSource(str(model), ["w1 w2"], "lora")
+    with pytest.raises(W2SGError, match="beyond .* limit of 64"):
+        source.check(FinetuneConfig(max_length=65))
+    with pytest.raises(W2SGError, match="--lora-rank must be >= 1"):
+        RunConfig(train="lora", finetune=FinetuneConfig(lora_rank=0)).validate()
+    texts, y, weak, strong = _data()
+    with pytest.raises(W2SGError, match="needs its inputs"):
+        run_pipeline(weak, strong, y, RunConfig(train="lora"))
+
+
+@full
+def test_minilm_l6_lora_end_to_end() -> None:
+    from w2sg.data.datasets import load_dataset
+
+    data = load_dataset("rotten_tomatoes", limit=120)
+    rng = np.random.default_rng(0)
+    weak = rng.normal(size=(120, 4)) + np.asarray(data.labels)[:, None]
+    strong = rng.normal(size=(120, 4))
+    config = RunConfig(train="lora", finetune=FinetuneConfig(epochs=1, batch_size=16))
+    source = FinetuneSource("minilm-l6", data.inputs, "lora", kind="text")
+    res = run_pipeline(weak, strong, data.labels, config, learners={"strong": source})
+    info = res.train["w2s"]
+    assert info["trainable_params"] < 0.05 * info["total_params"]
+    assert info["pooling"] == "mean"
+
+
+_KILLED_RUN = """
+import sys
+sys.path[:0] = {paths!r}
+from test_finetune import _run
+from pathlib import Path
+_run(Path({model!r}), "lora", Path({ckpt!r}), epochs=4)
+"""
+
+
+def test_kill_9_then_rerun_resumes_to_the_numbers_of_an_uninterrupted_run(
+    model: Path, tmp_path: Path
+) -> None:
+    import json
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    whole = _run(model, "lora", tmp_path / "whole", epochs=4)
+    ckpt = tmp_path / "killed"
+    here = str(Path(__file__).parent)
+    script = _KILLED_RUN.format(
+        paths=[here, str(Path(here).parent)], model=str(model), ckpt=str(ckpt)
+    )
+    proc = subprocess.Popen([sys.executable, "-c", script], env=dict(os.environ))
+    state = ckpt / "w2s" / "state.json"
+    deadline = time.monotonic() + 240
+    epoch = 0
+    while time.monotonic() < deadline and proc.poll() is None:
+        if state.exists():
+            epoch = json.loads(state.read_text())["state"]["epoch"]
+            if epoch >= 1:
+                break
+        time.sleep(0.02)
+    os.kill(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert 1 <= epoch < 4, f"the run was not interrupted mid-training (epoch {epoch})"
+    resumed = _run(model, "lora", ckpt, epochs=4)
+    for m in ("w2s", "ceiling"):
+        np.testing.assert_array_equal(resumed.predictions[m]["test"], whole.predictions[m]["test"])
+        assert resumed.curve[m] == whole.curve[m]
+    assert resumed.train["w2s"]["best_epoch"] == whole.train["w2s"]["best_epoch"]
+
+
+def test_tokens_are_cached_by_content(model: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from w2sg.heads import finetune
+
+    texts = ["w1 w2 w3", "w4 w5"]
+    first = finetune._Backbone(str(model)).tokens(texts, 16)
+    fresh = finetune._Backbone(str(model))
+    monkeypatch.setattr(fresh, "tokenizer", None)  # a second tokenization would fail
+    again = fresh.tokens(texts, 16)
+    assert [list(x) for x in again[0]] == [list(x) for x in first[0]]
+    assert list(first[1]) == [5, 4]  # [CLS] w w w [SEP], [CLS] w w [SEP]
