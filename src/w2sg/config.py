@@ -371,7 +371,13 @@ class RunConfig:
             raise W2SGError(
                 f"unknown optimizer {self.optimizer!r}; use one of {', '.join(OPTIMIZERS)}"
             )
-        if self.head == "softmax" and self.loss in STEP_LOSSES and self.optimizer == "lbfgs":
+        probe_student = self.train == "probe"  # a fine-tuned student always takes steps
+        if (
+            probe_student
+            and self.head == "softmax"
+            and self.loss in STEP_LOSSES
+            and self.optimizer == "lbfgs"
+        ):
             raise W2SGError(
                 f"loss {self.loss!r} depends on the training step and the student's own "
                 "predictions; full-batch L-BFGS has no steps: add --optimizer adam"

@@ -21,7 +21,9 @@ Model selection without ground truth: with a validation split, the epoch of lowe
 gives: the weak model's labels for the w2s student) is kept. Each finished epoch is checkpointed
 (safetensors + JSON, written atomically) in ``checkpoint_dir``; the same fit started again resumes
 after the last finished epoch and ends with the numbers of an uninterrupted run (the batch order
-of epoch e is drawn from seed and e alone, and the RNG state is saved with the weights).
+of epoch e is drawn from seed and e alone, and the RNG state is saved with the weights). A loss
+with state across steps (``logconf_eai``'s rolling buffer) restarts it empty on resume, so only
+its first batches after a resume can differ.
 """
 
 from __future__ import annotations
@@ -396,11 +398,12 @@ class FinetuneLearner:
     def _loss(self, logits: Any, targets: Any, step: int, total: int) -> Any:
         import torch.nn.functional as F
 
-        from w2sg.heads.losses import StepState, get_loss
+        from w2sg.heads.losses import StepState
 
         if self.regression:
             return F.mse_loss(logits[:, 0], targets)
-        return get_loss(self.loss_name)(logits, targets, StepState(step, total))
+        per_step = self.ft.batch_size * self.ft.grad_accum
+        return self.loss_fn_(logits, targets, StepState(step, total, batch_size=per_step))
 
     def _val_loss(self, rows: np.ndarray, targets: np.ndarray) -> float:
         out = self.predict(rows)
@@ -446,6 +449,13 @@ class FinetuneLearner:
             targets[:, 0] if self.regression and targets.ndim == 2 else targets,
             dtype=torch.float32,
         )
+        if not self.regression:
+            from w2sg.heads.losses import get_loss
+
+            self.loss_fn_ = get_loss(self.loss_name)
+            start_loss = getattr(self.loss_fn_, "start", None)
+            if start_loss is not None:  # stateful losses reset (and size themselves) per run
+                start_loss(t_targets)
         select = "best" if (ft.select == "best" and val is not None) else "last"
         state: dict[str, Any] = {
             "epoch": 0, "step": 0, "best_epoch": None, "best_loss": None, "stale": 0,
