@@ -169,12 +169,12 @@ def test_kill_9_then_rerun_resumes_to_the_numbers_of_an_uninterrupted_run(
         paths=[here, str(Path(here).parent)], model=str(model), ckpt=str(ckpt)
     )
     proc = subprocess.Popen([sys.executable, "-c", script], env=dict(os.environ))
-    state = ckpt / "w2s" / "state.json"
     deadline = time.monotonic() + 240
     epoch = 0
     while time.monotonic() < deadline and proc.poll() is None:
-        if state.exists():
-            epoch = json.loads(state.read_text())["state"]["epoch"]
+        states = list((ckpt / "w2s").glob("*/state.json"))
+        if states:
+            epoch = json.loads(states[0].read_text())["state"]["epoch"]
             if epoch >= 1:
                 break
         time.sleep(0.02)
@@ -198,3 +198,28 @@ def test_tokens_are_cached_by_content(model: Path, monkeypatch: pytest.MonkeyPat
     again = fresh.tokens(texts, 16)
     assert [list(x) for x in again[0]] == [list(x) for x in first[0]]
     assert list(first[1]) == [5, 4]  # [CLS] w w w [SEP], [CLS] w w [SEP]
+
+
+def test_sweep_head_entries_take_the_fine_tuning_keys() -> None:
+    from w2sg.experiments.executors import run_resources
+    from w2sg.experiments.sweep import parse_sweep
+
+    sweep = parse_sweep(
+        {
+            "tasks": [{"dataset": "rotten_tomatoes", "limit": 100}],
+            "weak": ["static-64"],
+            "strong": ["minilm-l6"],
+            "heads": [
+                "softmax",
+                {"train": "lora", "epochs": 2, "lr": 3e-4, "lora_rank": 4, "device": "cuda"},
+            ],
+            "seeds": [0],
+        }
+    )
+    probe, lora = sweep.expand()
+    assert probe.config.train == "probe" and probe.config.finetune == FinetuneConfig()
+    ft = lora.config.finetune
+    assert (lora.config.train, ft.epochs, ft.lr, ft.lora_rank) == ("lora", 2, 3e-4, 4)
+    assert lora.config.epochs == RunConfig().epochs  # Adam heads keep theirs
+    assert run_resources(lora) == {"num_gpus": 1} and run_resources(probe) == {}
+    assert probe.config_hash != lora.config_hash

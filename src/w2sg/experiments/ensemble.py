@@ -210,7 +210,8 @@ def member_outputs(
 ) -> list[np.ndarray]:
     """Each weak model trained on D̃ (the split of ``ids`` and ``config``) as the pipeline trains
     its weak model; its outputs on every row (probabilities, or values for regression)."""
-    from w2sg.pipeline import _fit_head, _proba_from_scores, is_score_head, prepare_labels
+    from w2sg.heads.learner import _fit_head
+    from w2sg.pipeline import _proba_from_scores, is_score_head, prepare_labels
 
     lab = prepare_labels(np.asarray(labels), config.task)
     stratify = lab.values if config.task == "classification" else None

@@ -530,7 +530,7 @@ def run_ray(
             args = {
                 role: unit_refs[unit.key][name] for role, (unit, name) in inputs_of(spec).items()
             }
-            ref = run.options(max_retries=0).remote(
+            ref = run.options(max_retries=0, **run_resources(spec)).remote(
                 spec.to_dict(), *(args[r] for r in ROLES), run_fn, splits=args.get("splits")
             )
             run_refs[ref] = spec
@@ -593,6 +593,18 @@ def _crash(exc: BaseException) -> str:
         f"the Ray worker running this run died ({type(exc).__name__}: {first}); "
         "out of memory? re-run with --retry-failed"
     )
+
+
+def run_resources(spec: RunSpec) -> dict[str, Any]:
+    """Ray resources of one run: a fine-tuning run on ``device: cuda`` asks for one GPU (it
+    trains on it); every other run takes Ray's default of one CPU.
+
+    Unverified here: no GPU was available where this was written (docs/status.md)."""
+    config = spec.config
+    finetunes = config.train != "probe" or config.weak_train != "probe"
+    if finetunes and config.finetune.device == "cuda":
+        return {"num_gpus": 1}
+    return {}
 
 
 def _short(exc: BaseException) -> str:

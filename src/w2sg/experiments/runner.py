@@ -476,6 +476,7 @@ def pipeline_run(
         strong,
         labels,
         spec.config,
+        learners=finetune_learners(spec, ids),
         ids=ids,
         given_splits=None if given_splits is None else [str(s) for s in given_splits],
         provenance={"weak": spec.weak.label, "strong": spec.strong.label, "task": spec.task_name},
@@ -493,6 +494,42 @@ def pipeline_run(
         record.pop(key, None)
     metrics = record.pop("metrics", None) or record
     return {"metrics": metrics, "theory": theory, "bounds": bounds}
+
+
+def finetune_learners(spec: RunSpec, ids: np.ndarray) -> dict[str, Any]:
+    """The fine-tuning learner sources of a run whose config trains ``full`` or ``lora``: the
+    dataset's inputs (loaded in the worker; representations travel as arrays, texts do not) and
+    the model. Epoch checkpoints go to ``$W2SG_CACHE_DIR/finetune/<role>/<learner key>``, so a
+    killed sweep resumes its fine-tuning runs where they stopped, and a learner that several runs
+    share (the ceiling of a dataset and seed, for every weak supervisor) is trained once."""
+    config = spec.config
+    sides = [
+        (side, mode, ref)
+        for side, mode, ref in (
+            ("weak", config.weak_train, spec.weak),
+            ("strong", config.train, spec.strong),
+        )
+        if mode != "probe"
+    ]
+    if not sides:
+        return {}
+    if spec.dataset == SYNTHETIC:
+        raise W2SGError("synthetic data has no inputs to fine-tune on; use train: probe")
+    from w2sg.heads.finetune import FinetuneSource
+    from w2sg.represent.cache import cache_dir
+
+    data = load_unit_dataset(inputs_of(spec)["labels"][0])
+    if [str(i) for i in data.ids] != [str(i) for i in ids]:
+        raise W2SGError(f"{spec.task_name}: the dataset changed since its inputs were prepared")
+    folder = cache_dir() / "finetune"
+    learners: dict[str, Any] = {}
+    for side, mode, ref in sides:
+        if ref.layer is not None:
+            raise W2SGError(f"{ref.label}: a fine-tuned model trains on its last layer; drop @")
+        source = FinetuneSource(ref.model, data.inputs, mode, kind=data.kind, checkpoint_dir=folder)
+        source.check(config.finetune)
+        learners[side] = source
+    return learners
 
 
 def _now() -> str:

@@ -38,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from w2sg.config import RunConfig
+from w2sg.config import FinetuneConfig, RunConfig
 from w2sg.errors import W2SGError
 
 SYNTHETIC = "synthetic"
@@ -52,6 +52,13 @@ _TASK_KEYS = (
 FILE_DATASET = "file"
 _MODEL_KEYS = ("model", "layer", "pooling")
 _RUN_KEYS = tuple(f.name for f in dataclasses.fields(RunConfig))
+#: Fine-tuning settings a head entry (or ``run``) may give flat, next to ``train: full|lora``:
+#: they fill the entry's ``finetune`` block. ``epochs``, ``lr`` and ``batch_size`` go there too
+#: when the entry fine-tunes (they set Adam heads otherwise).
+_FINETUNE_KEYS = tuple(
+    f.name for f in dataclasses.fields(FinetuneConfig) if f.name not in ("epochs", "lr")
+)
+_SHARED_KEYS = ("epochs", "lr", "batch_size")
 
 
 def canonical_json(value: Any) -> str:
@@ -236,6 +243,16 @@ def _run_config(
     if task.task is not None:
         merged["task"] = task.task
     merged.update({k: v for k, v in head.items() if k != "kernel"})
+    finetune = dict(merged.pop("finetune", None) or {})
+    for key in _FINETUNE_KEYS:
+        if key in merged and key not in _RUN_KEYS:
+            finetune[key] = merged.pop(key)
+    if merged.get("train", "probe") != "probe" or merged.get("weak_train", "probe") != "probe":
+        for key in _SHARED_KEYS:
+            if key in merged:
+                finetune[key] = merged.pop(key)
+    if finetune:
+        merged["finetune"] = finetune
     kernel = {**(sweep.run.get("kernel") or {}), **(head.get("kernel") or {})}
     merged["kernel"] = kernel
     merged["seed"] = seed
@@ -286,7 +303,10 @@ def parse_sweep(data: Any, source: str = "<sweep>") -> SweepConfig:
     run = data.get("run") or {}
     if not isinstance(run, dict):
         raise fail("run", "must be a mapping of run settings, e.g. {strong_ridge: 0.0}")
-    _check_keys(run, tuple(k for k in _RUN_KEYS if k != "seed"), "run", fail, hint_seed=True)
+    _check_keys(
+        run, tuple(k for k in (*_RUN_KEYS, *_FINETUNE_KEYS) if k != "seed"), "run", fail,
+        hint_seed=True,
+    )  # fmt: skip
     if "kernel" in run and not isinstance(run["kernel"], dict):
         raise fail("run.kernel", "must be a mapping, e.g. {rule: variance, variance: 0.9}")
 
@@ -357,7 +377,7 @@ def _parse_head(value: Any, where: str, fail: Any) -> dict[str, Any]:
         return {}
     if not isinstance(value, dict):
         raise fail(where, "must be a head name, 'head/loss' or a mapping like {head: softmax}")
-    allowed = tuple(k for k in _RUN_KEYS if k not in ("seed", "task"))
+    allowed = tuple(k for k in (*_RUN_KEYS, *_FINETUNE_KEYS) if k not in ("seed", "task"))
     _check_keys(value, allowed, where, fail, hint_seed=True)
     return dict(value)
 

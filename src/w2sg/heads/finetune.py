@@ -463,6 +463,9 @@ class FinetuneLearner:
         self.curve_: list[dict[str, Any]] = []
         best: dict[str, Any] | None = None
         key = self._checkpoint_key(rows, targets, val)
+        # One folder per learner key: identical learners (the same ceiling for every weak
+        # supervisor of a sweep) share theirs, a changed setting or target starts afresh.
+        self.ckpt_ = None if self.checkpoint_dir is None else self.checkpoint_dir / key[:24]
         resumed = self._resume(key, opt)
         if resumed is not None:
             state, self.curve_, best = resumed
@@ -636,12 +639,12 @@ class FinetuneLearner:
     def _save_checkpoint(
         self, key: str, opt: Any, state: dict[str, Any], best: dict[str, Any] | None
     ) -> None:
-        if self.checkpoint_dir is None:
+        if self.ckpt_ is None:
             return
         import torch
         from safetensors.torch import save_file
 
-        folder = self.checkpoint_dir
+        folder = self.ckpt_
         folder.mkdir(parents=True, exist_ok=True)
         tensors = {f"param.{n}": t for n, t in self._trainable_state().items()}
         index = {id(p): i for i, (_, p) in enumerate(self.trainable_)}
@@ -666,11 +669,11 @@ class FinetuneLearner:
     def _resume(
         self, key: str, opt: Any
     ) -> tuple[dict[str, Any], list[dict[str, Any]], dict[str, Any] | None] | None:
-        if self.checkpoint_dir is None:
+        if self.ckpt_ is None:
             return None
         meta, weights = (
-            self.checkpoint_dir / "state.json",
-            self.checkpoint_dir / "state.safetensors",
+            self.ckpt_ / "state.json",
+            self.ckpt_ / "state.safetensors",
         )
         if not meta.exists() or not weights.exists():
             return None
