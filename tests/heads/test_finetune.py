@@ -223,3 +223,21 @@ def test_sweep_head_entries_take_the_fine_tuning_keys() -> None:
     assert lora.config.epochs == RunConfig().epochs  # Adam heads keep theirs
     assert run_resources(lora) == {"num_gpus": 1} and run_resources(probe) == {}
     assert probe.config_hash != lora.config_hash
+
+
+def test_epoch_study_with_a_fine_tuned_student(model: Path, tmp_path: Path) -> None:
+    from w2sg.experiments.epochs import epoch_study
+
+    texts, y, weak, strong = _data()
+    config = RunConfig(
+        train="lora", optimizer="adam", theory=False,
+        finetune=FinetuneConfig(batch_size=8, select="best"),
+    )  # fmt: skip
+    source = FinetuneSource(str(model), texts, "lora")
+    study = epoch_study(weak, strong, y, config, epochs=(1, 3), student=source)
+    assert [row["epoch"] for row in study.rows] == [1, 3]
+    assert study.rows[0]["w2s_error"] != study.rows[1]["w2s_error"] or (
+        study.rows[0]["d_fwd"] != study.rows[1]["d_fwd"]
+    )
+    assert any("fine-tuned (lora)" in note for note in study.notes)
+    assert study.plot(tmp_path / "epochs.png").stat().st_size > 0
