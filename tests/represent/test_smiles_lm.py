@@ -158,3 +158,32 @@ def test_cli_prints_the_table(
     assert args.func(args) == 0
     out = json.loads(capsys.readouterr().out)
     assert out["models"][0]["name"] == "l1-h16-s2" and out["models"][0]["steps"] == 2
+
+
+@pytest.mark.parametrize("damage", ["weights", "config", "legacy"])
+def test_a_damaged_finished_model_is_trained_again(
+    tmp_path: Path, trained: smiles_lm.PretrainResult, capsys: pytest.CaptureFixture[str], damage
+) -> None:
+    """pretrain-smiles verifies a finished model (the SHA-256 of each file, recorded at save)
+    before it skips it; a damaged one is trained again, with a note."""
+    import shutil
+
+    folder = tmp_path / trained.folder.name
+    shutil.copytree(trained.folder, folder)
+    record = json.loads((folder / "pretrain.json").read_text())
+    assert set(record["files"]) >= {"model.safetensors", "config.json"}
+    if damage == "weights":
+        data = (folder / "model.safetensors").read_bytes()
+        (folder / "model.safetensors").write_bytes(data[:-100])
+    elif damage == "config":
+        (folder / "config.json").write_text("{}")
+    else:  # a folder saved before the hashes were recorded, with an empty weights file
+        del record["files"]
+        (folder / "pretrain.json").write_text(json.dumps(record))
+        (folder / "model.safetensors").write_bytes(b"")
+    again = pretrain(_tiny(), tmp_path, smiles=_corpus())
+    assert not again.skipped
+    assert "is damaged" in capsys.readouterr().err
+    original = (trained.folder / "model.safetensors").read_bytes()
+    assert (folder / "model.safetensors").read_bytes() == original
+    assert pretrain(_tiny(), tmp_path, smiles=_corpus()).skipped

@@ -18,7 +18,7 @@ import sqlite3
 import sys
 import traceback
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from w2sg import __version__
 from w2sg.errors import W2SGError
@@ -27,9 +27,32 @@ from w2sg.errors import W2SGError
 _GROUPS = ("run", "theory", "rank", "bounds", "assets", "pretrain", "experiments")
 
 
+class HelpFormatter(argparse.HelpFormatter):
+    """Shows each option's default after its help, unless the help already names it or there is
+    none to show (no value, a flag that is off)."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        default = action.default
+        if (
+            "default" in text
+            or default in (None, False, argparse.SUPPRESS)
+            or not action.option_strings
+            or isinstance(action, argparse._StoreConstAction)
+        ):
+            return text
+        shown = ",".join(map(str, default)) if isinstance(default, list | tuple) else default
+        return f"{text} (default: {shown})".replace("%", "%%") if text else f"default: {shown}"
+
+
 class Parser(argparse.ArgumentParser):
     """``argparse`` with usage errors as one line ``w2sg: error: COMMAND: …`` (exit status 2),
-    like every other error, instead of the usage block followed by the message."""
+    like every other error, instead of the usage block followed by the message, and with each
+    option's default in ``--help``."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("formatter_class", HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> NoReturn:
         command = self.prog.removeprefix("w2sg").strip()
@@ -64,7 +87,22 @@ def build_parser() -> argparse.ArgumentParser:
                 continue
             raise
         module.register(subparsers)
+    _describe_commands(parser)
     return parser
+
+
+def _describe_commands(parser: argparse.ArgumentParser) -> None:
+    """Give every command without a description its one-line help as the description, so that
+    ``w2sg COMMAND --help`` always says what the command does."""
+    for action in parser._actions:
+        if not isinstance(action, argparse._SubParsersAction):
+            continue
+        helps = {choice.dest: choice.help for choice in action._choices_actions}
+        for name, sub in action.choices.items():
+            if not sub.description and helps.get(name):
+                text = str(helps[name])
+                sub.description = text[0].upper() + text[1:] + "."
+            _describe_commands(sub)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -64,7 +64,7 @@ def register(subparsers: Any) -> None:
         "--max-words", type=int, default=None,
         help="cut each text to its first N words first (the ids hash the cut texts)",
     )  # fmt: skip
-    embed.add_argument("--batch-size", type=int, default=32)
+    embed.add_argument("--batch-size", type=int, default=32, help="inputs per forward pass")
     embed.add_argument("--device", default=None, help="torch device (default: cuda if present)")
     embed.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
     embed.add_argument("--out", required=True, type=Path, help="output .npy (ids in OUT.json)")

@@ -157,7 +157,9 @@ def register(subparsers: Any) -> None:
     p = subparsers.add_parser("export", help="export a results store to Parquet or CSV")
     p.add_argument("store", help="SQLite results store of `w2sg sweep`")
     p.add_argument("--out", required=True, help="runs.parquet or runs.csv (flattened columns)")
-    p.add_argument("--status", choices=("all", "done", "failed"), default="all")
+    p.add_argument(
+        "--status", choices=("all", "done", "failed"), default="all", help="which runs to export"
+    )
     p.set_defaults(func=cmd_export)
 
     p = subparsers.add_parser(

@@ -129,7 +129,10 @@ def add_run_config_arguments(parser: argparse.ArgumentParser) -> None:
         help=f"the w2s student's loss, one of {', '.join(LOSSES)} (docs/pipeline.md: losses; "
         f"{', '.join(STEP_LOSSES)} need --optimizer adam with the softmax head)",
     )  # fmt: skip
-    g.add_argument("--optimizer", choices=OPTIMIZERS, default=d.optimizer)
+    g.add_argument(
+        "--optimizer", choices=OPTIMIZERS, default=d.optimizer,
+        help="how the softmax head is fitted: full-batch L-BFGS or mini-batch Adam",
+    )  # fmt: skip
     g.add_argument(
         "--weak-ridge", type=float, default=d.weak_ridge, help="β_w, L2 of the weak head"
     )

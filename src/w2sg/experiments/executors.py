@@ -61,7 +61,8 @@ from w2sg.progress import progress_bar, throttled_refresh
 EXECUTORS: tuple[str, ...] = ("local", "ray")
 
 OnResult = Callable[[dict[str, Any]], None]
-OnUnit = Callable[[], None]
+#: Called when a data unit is ready, with the label of one still being prepared (None: all ready).
+OnUnit = Callable[[str | None], None]
 Tick = Callable[[], object]
 
 # How often the progress bar is redrawn while nothing finishes (elapsed time and ETA stay live).
@@ -156,23 +157,34 @@ def run_sweep(
             or (retry_failed and statuses[s.config_hash] == "failed")
         ]
         counts = {"executed": 0, "failed": 0}
-        units_total = len(plan_units(pending))
+        plan = plan_units(pending)
+        units_total = len(plan)
         units_done = [0]
+        # What is being prepared (the bar names it: e.g. "repr minilm-l6 on rotten_tomatoes").
+        current: list[str | None] = [next((u.label for u, _ in plan.values()), None)]
         bar = progress_bar(len(pending), "sweep", "run", enabled=progress, smoothing=0.05)
         refresh = throttled_refresh(bar)
 
-        def on_unit() -> None:
+        def postfix() -> dict[str, Any]:
+            shown: dict[str, Any] = {"inputs": f"{units_done[0]}/{units_total}"}
+            if current[0] is not None:
+                shown["preparing"] = current[0]
+            shown["failed"] = counts["failed"]
+            return shown
+
+        bar.set_postfix(postfix(), refresh=False)
+
+        def on_unit(next_label: str | None) -> None:
             units_done[0] += 1
-            postfix = {"inputs": f"{units_done[0]}/{units_total}", "failed": counts["failed"]}
-            bar.set_postfix(postfix, refresh=False)
+            current[0] = next_label
+            bar.set_postfix(postfix(), refresh=False)
             refresh()
 
         def on_result(record: dict[str, Any]) -> None:
             db.record(record)
             counts["executed"] += 1
             counts["failed"] += record["status"] == "failed"
-            postfix = {"inputs": f"{units_done[0]}/{units_total}", "failed": counts["failed"]}
-            bar.set_postfix(postfix, refresh=False)
+            bar.set_postfix(postfix(), refresh=False)
             bar.update(1)
 
         try:
@@ -385,7 +397,8 @@ def run_local(
                                 exc
                             )
                         if on_unit is not None:
-                            on_unit()
+                            waiting_units = [plan[k][0].label for k in unit_futures.values()]
+                            on_unit(waiting_units[0] if waiting_units else None)
                         for spec in by_unit[key]:
                             waiting = needs[spec.config_hash]
                             waiting.discard(key)
@@ -517,6 +530,7 @@ def run_ray(
         run: Any = ray.remote(_execute_for_ray)
         unit_refs: dict[str, dict[str, Any]] = {}
         prep_refs: list[Any] = []
+        labels: dict[Any, str] = {}
         for key, (unit, names) in plan.items():
             options: dict[str, Any] = {"num_returns": len(names), "max_retries": 0}
             if gpus and uses_gpu(unit):
@@ -525,6 +539,7 @@ def run_ray(
             refs = [refs] if len(names) == 1 else list(refs)
             unit_refs[key] = dict(zip(names, refs, strict=True))
             prep_refs.append(refs[0])
+            labels[refs[0]] = unit.label
         run_refs: dict[Any, RunSpec] = {}
         for spec in specs:
             args = {
@@ -552,7 +567,7 @@ def run_ray(
                 else:
                     prep_refs.remove(ref)
                     if on_unit is not None:
-                        on_unit()
+                        on_unit(labels[prep_refs[0]] if prep_refs else None)
     finally:
         if started_here:
             ray.shutdown()

@@ -386,7 +386,9 @@ def _check_models(task: TaskSpec) -> tuple[str, str] | None:
                         f"{ref.model} has layers 0..{spec.layers} (0 = embeddings); "
                         f"got layer {ref.layer}",
                     )
-            elif ref.layer is not None and spec.layers is None:
+            elif ref.layer is not None and spec.layers is None and spec.backend != "transformers":
+                # A transformers model given as hf:NAME or a folder has layers that only its
+                # config knows; as with `w2sg run` and `w2sg embed`, extraction checks the index.
                 return f"{role}[{i}]", f"{ref.model} has no layers to pick; drop @{ref.layer}"
     return None
 

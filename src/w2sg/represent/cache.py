@@ -7,6 +7,12 @@ temporary file in the same folder and are published with :func:`os.replace`, arr
 last: an entry exists once its ``.json`` exists, and two processes writing the same key both publish
 a complete, identical file. Nothing is pickled.
 
+The metadata records the array's shape, dtype and the SHA-256 of its bytes, and every read checks
+them: an entry whose array is missing, empty, truncated, of another shape or with other bytes (a
+damaged disk, a file replaced by hand) is removed with a note on stderr and recomputed by the
+caller, never served. Entries written before checksums were recorded are checked by shape and get
+their checksum on first read.
+
 Location: ``$W2SG_CACHE_DIR``, else ``$XDG_CACHE_HOME/w2sg``, else ``~/.cache/w2sg``.
 """
 
@@ -17,6 +23,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -95,6 +102,35 @@ def cache_key(model_identity: str, layer: int | str, pooling: str | None, inputs
     return hashlib.sha256(text.encode()).hexdigest()
 
 
+def array_sha256(array: np.ndarray) -> str:
+    """SHA-256 of an array's bytes in C order (what a cache entry's metadata records)."""
+    digest = hashlib.sha256()
+    flat = np.ascontiguousarray(array).reshape(-1)
+    step = max(1, (16 << 20) // max(flat.itemsize, 1))
+    for start in range(0, flat.size, step):
+        digest.update(flat[start : start + step].tobytes())
+    return digest.hexdigest()
+
+
+def _check_entry(array: np.ndarray, meta: dict[str, Any]) -> str | None:
+    """Why ``array`` is not the entry ``meta`` describes, or ``None``."""
+    if not meta:
+        return "its metadata cannot be read"
+    shape = meta.get("shape")
+    if not isinstance(shape, list) or tuple(array.shape) != tuple(shape):
+        return f"shape {tuple(array.shape)} instead of {tuple(shape or ())}"
+    if meta.get("dtype") is not None and str(array.dtype) != meta["dtype"]:
+        return f"dtype {array.dtype} instead of {meta['dtype']}"
+    if "sha256" in meta and array_sha256(array) != meta["sha256"]:
+        return "its bytes differ from the checksum recorded when it was written"
+    return None
+
+
+def _first_line(exc: BaseException) -> str:
+    lines = str(exc).splitlines()
+    return lines[0][:200] if lines else type(exc).__name__
+
+
 @dataclass(frozen=True)
 class CacheEntry:
     """One cached array, as listed by ``w2sg cache ls``."""
@@ -121,24 +157,55 @@ class EmbeddingCache:
         return sub / f"{key}.npy", sub / f"{key}.json"
 
     def get(self, key: str) -> np.ndarray | None:
-        """The cached array, memory-mapped read-only, or ``None`` on a miss."""
-        npy, meta = self._paths(key)
-        if not meta.exists():
+        """The cached array, memory-mapped read-only, or ``None`` on a miss.
+
+        The array is checked against the shape, dtype and checksum its metadata records; an entry
+        that fails is removed (with a note on stderr) and reported as a miss, so the caller
+        recomputes it.
+        """
+        npy, meta_path = self._paths(key)
+        if not meta_path.exists():
             return None
+        meta = _read_json(meta_path)
+        problem: str | None
         try:
-            return np.load(npy, mmap_mode="r", allow_pickle=False)
-        except (OSError, ValueError):
-            return None
+            array = np.load(npy, mmap_mode="r", allow_pickle=False)
+        except FileNotFoundError:
+            array, problem = None, "its array file is missing"
+        except (OSError, ValueError, EOFError) as exc:
+            array, problem = None, f"its array cannot be read ({_first_line(exc)})"
+        else:
+            problem = _check_entry(array, meta)
+        if problem is None:
+            if "sha256" not in meta and meta:  # an entry from before checksums: record it now
+                meta["sha256"] = array_sha256(array)
+                with contextlib.suppress(OSError):
+                    atomic_write_json(meta_path, meta)
+            return array
+        model = meta.get("model", "?")
+        print(
+            f"w2sg: note: cache entry {key[:12]} ({model}) is damaged: {problem}; recomputing it",
+            file=sys.stderr,
+        )
+        with contextlib.suppress(OSError):
+            self.delete(key)
+        return None
 
     def put(self, key: str, array: np.ndarray, meta: dict[str, Any]) -> np.ndarray:
-        """Store ``array`` with ``meta`` (array first, metadata last); return it memory-mapped."""
+        """Store ``array`` with ``meta`` (array first, metadata last, with its shape, dtype and
+        SHA-256); return it memory-mapped."""
         npy, meta_path = self._paths(key)
+        array = np.ascontiguousarray(array)
         atomic.save_npy(npy, array)
         record = dict(meta)
-        record.update(key=key, shape=list(array.shape), dtype=str(array.dtype), created=time.time())
+        record.update(
+            key=key, shape=list(array.shape), dtype=str(array.dtype), sha256=array_sha256(array),
+            created=time.time(),
+        )  # fmt: skip
         atomic_write_json(meta_path, record)
         loaded = self.get(key)
-        assert loaded is not None
+        if loaded is None:
+            raise OSError(f"the cache entry {npy} did not read back as written")
         return loaded
 
     def delete(self, key: str) -> None:

@@ -36,6 +36,7 @@ import json
 import math
 import os
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Callable, Sequence
@@ -434,13 +435,18 @@ def pretrain(
     final = root / config.name
     digest = config.settings_hash()
     done = read_pretrain_record(final)
+    replace = force
     if done is not None and not force:
         if done.get("settings_hash") != digest:
             raise W2SGError(
                 f"{final} holds a model {config.name!r} trained with other settings; "
                 "delete the folder, rename the model or pass --force"
             )
-        return _result_from_record(final, done, skipped=True)
+        problem = verify_pretrained(final, done)
+        if problem is None:
+            return _result_from_record(final, done, skipped=True)
+        print(f"w2sg: note: {final} is damaged ({problem}); training it again", file=sys.stderr)
+        replace = True
 
     corpus = qm9_smiles() if smiles is None else list(smiles)
     train, val = split_smiles(corpus, config.data)
@@ -512,7 +518,7 @@ def pretrain(
         "seconds": seconds,
         "torch": torch.__version__,
     }
-    _save(encoder_of(model, config.seed), tokenizer, config, record, final, force=force)
+    _save(encoder_of(model, config.seed), tokenizer, config, record, final, force=replace)
     return _result_from_record(final, record, skipped=False)
 
 
@@ -544,6 +550,7 @@ def _save(
     try:
         model.save_pretrained(tmp, safe_serialization=True)
         tokenizer.save_pretrained(tmp)
+        record = {**record, "files": _file_hashes(tmp)}
         (tmp / PRETRAIN_FILE).write_text(json.dumps(record, indent=1) + "\n")
         entry = {
             "name": config.model_name,
@@ -572,6 +579,39 @@ def _save(
     finally:
         if bars:
             hf_logging.enable_progress_bar()
+
+
+def _file_hashes(folder: Path) -> dict[str, str]:
+    """SHA-256 of every file of a saved model folder, by name (kept in ``pretrain.json``)."""
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.iterdir())
+        if p.is_file()
+    }
+
+
+def verify_pretrained(folder: Path, record: dict[str, Any]) -> str | None:
+    """Why a finished model folder cannot be used as it is, or ``None``: every file listed in its
+    record must be there with the SHA-256 recorded when it was saved. Folders saved before the
+    hashes were recorded are checked for a parseable ``config.json`` and a ``model.safetensors``
+    whose header parses."""
+    files = record.get("files")
+    if isinstance(files, dict) and files:
+        for name, expected in files.items():
+            path = folder / name
+            if not path.is_file():
+                return f"{name} is missing"
+            if hashlib.sha256(path.read_bytes()).hexdigest() != expected:
+                return f"{name} differs from the file saved after training"
+        return None
+    try:
+        json.loads((folder / "config.json").read_text(encoding="utf-8"))
+        with (folder / "model.safetensors").open("rb") as handle:
+            size = int.from_bytes(handle.read(8), "little")
+            json.loads(handle.read(size).decode("utf-8"))
+    except (OSError, ValueError) as exc:
+        return f"config.json or model.safetensors cannot be read ({type(exc).__name__})"
+    return None
 
 
 def read_pretrain_record(folder: str | os.PathLike[str]) -> dict[str, Any] | None:
