@@ -271,16 +271,31 @@ def _bigbench_task_json(task: str) -> dict[str, Any]:
         data: dict[str, Any] = json.loads(cached.read_text(encoding="utf-8"))
         return data
     suffix = f"/bigbench/benchmark_tasks/{task}/task.json"  # task may be "parent/subtask"
-    with tarfile.open(archive, "r:*") as tar:
-        for member in tar:
-            if member.isfile() and member.name.endswith(suffix):
-                handle = tar.extractfile(member)
-                assert handle is not None
-                raw = handle.read()
-                write_bytes(cached, raw)
-                data = json.loads(raw.decode("utf-8"))
-                return data
+    from w2sg.data.io import CORRUPT_ERRORS
+
+    try:
+        with tarfile.open(archive, "r:*") as tar:
+            for member in tar:
+                if member.isfile() and member.name.endswith(suffix):
+                    handle = tar.extractfile(member)
+                    assert handle is not None
+                    raw = handle.read()
+                    data = json.loads(raw.decode("utf-8"))
+                    write_bytes(cached, raw)
+                    return data
+    except OSError as exc:  # gzip damage (BadGzipFile), an unreadable file
+        raise _damaged_archive(archive, exc) from None
+    except CORRUPT_ERRORS as exc:  # tar damage, a cut file, bad UTF-8 or JSON
+        raise _damaged_archive(archive, exc) from None
     raise W2SGError(f"{archive} has no task {task!r}; is it the bigbench 1.0.0 sdist?")
+
+
+def _damaged_archive(archive: Path, exc: BaseException) -> W2SGError:
+    first = (str(exc).splitlines() or [type(exc).__name__])[0][:200]
+    return W2SGError(
+        f"the bigbench archive {archive} is damaged or truncated ({first}); download it again: "
+        "pip download --no-deps --no-binary :all: bigbench==1.0.0"
+    )
 
 
 def _bigbench(task: str) -> Callable[[list[Path], str | None], _Raw]:

