@@ -57,7 +57,8 @@ def os_problem(exc: OSError) -> str:
         return "not found"
     if isinstance(exc, PermissionError):
         return "permission denied"
-    return (exc.strerror or str(exc) or type(exc).__name__).lower()
+    text = exc.strerror or str(exc) or type(exc).__name__
+    return " ".join(line.strip() for line in text.splitlines() if line.strip())[:300].lower()
 
 
 def check_input_file(path: str | os.PathLike[str], what: str) -> Path:
