@@ -165,13 +165,17 @@ def register(subparsers: Any) -> None:
         help="fine-tune the strong model itself as the student (the weak model stays a probe)",
     )  # fmt: skip
     t.add_argument("--ft-lr", type=float, default=None, help="fine-tuning peak learning rate")
-    t.add_argument("--ft-batch-size", type=int, default=f.batch_size)
-    t.add_argument("--max-length", type=int, default=None)
-    t.add_argument("--warmup", type=float, default=f.warmup)
-    t.add_argument("--lora-rank", type=int, default=f.lora_rank)
-    t.add_argument("--lora-alpha", type=int, default=f.lora_alpha)
-    t.add_argument("--device", choices=DEVICES, default=f.device)
-    t.add_argument("--dtype", choices=DTYPES, default=f.dtype)
+    t.add_argument(
+        "--ft-batch-size", type=int, default=f.batch_size, help="fine-tuning micro-batch"
+    )
+    t.add_argument(
+        "--max-length", type=int, default=None, help="token limit (default: the model's own)"
+    )
+    t.add_argument("--warmup", type=float, default=f.warmup, help="warm-up fraction of steps")
+    t.add_argument("--lora-rank", type=int, default=f.lora_rank, help="LoRA rank (--train lora)")
+    t.add_argument("--lora-alpha", type=int, default=f.lora_alpha, help="LoRA alpha")
+    t.add_argument("--device", choices=DEVICES, default=f.device, help="fine-tuning device")
+    t.add_argument("--dtype", choices=DTYPES, default=f.dtype, help="fine-tuning precision")
     p.add_argument(
         "--out", help="write epochs.csv, epochs.json, epochs.png, epochs_config.json here"
     )
