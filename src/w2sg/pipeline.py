@@ -8,8 +8,8 @@ One call, :func:`run_pipeline`, does the whole experiment of THEORY.md section 1
 4. train the **w2s** student on the strong representation of D̂ with the weak labels;
 5. train the strong **ceiling** on the strong representation of D̂ with true labels;
 6. score all three on D̂ and test, against ground truth and (students) against the weak labels,
-   with PGR and its paired-bootstrap interval, the representation-kernel ``theory`` block and the
-   ``bounds`` block.
+   with PGR and its paired-bootstrap interval, the constant baseline, the run's ``flags``, the
+   representation-kernel ``theory`` block and the ``bounds`` block.
 """
 
 from __future__ import annotations
@@ -133,7 +133,11 @@ def _proba_from_scores(scores: np.ndarray) -> np.ndarray:
 
 @dataclass
 class RunResult:
-    """Everything one run produced. ``to_dict()`` is the JSON printed by ``w2sg run --json``."""
+    """Everything one run produced. ``to_dict()`` is the JSON printed by ``w2sg run --json``.
+
+    ``flags``: ``{code, reason[, model]}`` dicts of :func:`w2sg.metrics.run_flags`
+    (docs/pipeline.md).
+    """
 
     config: RunConfig
     splits: Splits
@@ -147,6 +151,7 @@ class RunResult:
     train: dict[str, Any] = field(default_factory=dict)
     curve: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     theory_finetuned: dict[str, Any] | None = None
+    flags: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def n(self) -> dict[str, int]:
@@ -155,6 +160,7 @@ class RunResult:
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {"task": self.config.task, "n": self.n}
         out.update(self.metrics)
+        out["flags"] = self.flags
         out["theory"] = self.theory
         if self.theory_finetuned is not None:
             out["theory_finetuned"] = self.theory_finetuned
@@ -255,39 +261,81 @@ def _vs_weak(task: str, weak: np.ndarray, student: np.ndarray, eps: float) -> di
     }
 
 
-def _pgr_block(
-    labels: Labels, idx: np.ndarray, preds: dict[str, np.ndarray], config: RunConfig
-) -> dict[str, Any]:
-    """PGR on test from the headline metric, with its paired-bootstrap interval."""
-    y = labels.values[idx]
+def _headline(labels: Labels, config: RunConfig) -> tuple[Callable[..., float], bool, str]:
+    """The PGR metric of the task: (metric, higher is better, name)."""
 
     def kl_from_truth(truth: np.ndarray, proba: np.ndarray) -> float:
         return M.mean_kl(np.column_stack([1 - truth, truth]), proba, eps=config.eps)
 
-    # accuracy and mse are passed as themselves: pgr_bootstrap has fast paths for them.
+    # accuracy and mse are passed as themselves: the bootstrap has fast paths for them.
     choice: dict[str, tuple[Callable[..., float], bool, str]] = {
         "classification": (M.accuracy, True, "accuracy"),
         "regression": (M.mse, False, "mse"),
         "probability": (kl_from_truth, False, "kl"),
     }
-    metric, higher, name = choice[labels.task]
-    res = M.pgr_bootstrap(
-        metric,
-        y,
-        preds["weak"],
-        preds["w2s"],
-        preds["ceiling"],
-        higher_is_better=higher,
-        n_boot=config.n_bootstrap,
-        seed=config.seed,
-    )
+    return choice[labels.task]
+
+
+def _pgr_dict(key: str, res: M.PGRResult) -> dict[str, Any]:
     return {
-        "metric": name,
+        "metric": key,
         "value": res.value,
         "ci_low": res.ci_low,
         "ci_high": res.ci_high,
         "reason": res.reason,
+        "gap_se": res.gap_se,
+        "n_boot_valid": res.n_boot_valid,
     }
+
+
+def _pgr_block(
+    labels: Labels, idx: np.ndarray, preds: dict[str, np.ndarray], config: RunConfig
+) -> dict[str, Any]:
+    """PGR on test of the headline metric alone for ``preds`` (weak, w2s, ceiling), with its
+    paired-bootstrap interval (the strong-to-strong rounds)."""
+    metric, higher, name = _headline(labels, config)
+    res = M.pgr_bootstrap(
+        metric, labels.values[idx], preds["weak"], preds["w2s"], preds["ceiling"],
+        higher_is_better=higher, n_boot=config.n_bootstrap, seed=config.seed, name=name,
+    )  # fmt: skip
+    return _pgr_dict(name, res)
+
+
+def _pgr_blocks(
+    labels: Labels, idx: np.ndarray, preds: dict[str, np.ndarray], config: RunConfig
+) -> tuple[dict[str, Any], list[dict[str, str]]]:
+    """PGR on test of the headline metric (``pgr``) and, for classification, of AUROC
+    (``pgr_auroc``), each with its paired-bootstrap interval; and the run's flags
+    (:func:`w2sg.metrics.run_flags`). ``preds`` holds weak, w2s, ceiling and baseline outputs."""
+    y = labels.values[idx]
+    metric, higher, name = _headline(labels, config)
+    models = ("weak", "w2s", "ceiling", "baseline")
+    boot = M.bootstrap_scores(
+        metric, y, [preds[m] for m in models], n_boot=config.n_bootstrap, seed=config.seed
+    )
+    scores = {m: metric(y, preds[m]) for m in models}
+    point = M.pgr(scores["weak"], scores["w2s"], scores["ceiling"], higher, metric=name)
+    results = {name: M.pgr_interval(point, boot[:3], higher_is_better=higher)}
+    if labels.task == "classification":
+        results["auroc"] = M.pgr_bootstrap(
+            M.auroc, y, preds["weak"], preds["w2s"], preds["ceiling"], higher_is_better=True,
+            n_boot=config.n_bootstrap, seed=config.seed, name="auroc",
+        )  # fmt: skip
+    flags = M.run_flags(
+        task=labels.task,
+        metric=name,
+        higher_is_better=higher,
+        scores=scores,
+        pgr=results,
+        ceiling_baseline_se=M.paired_se(boot[2], boot[3]),
+        w2s_test=preds["w2s"],
+        y_test=y,
+    )
+    blocks = {
+        ("pgr" if key == name else f"pgr_{key}"): _pgr_dict(key, res)
+        for key, res in results.items()
+    }
+    return blocks, [f.to_dict() for f in flags]
 
 
 # --------------------------------------------------------------------------------------------
@@ -480,7 +528,13 @@ def run_pipeline(
     metrics: dict[str, Any] = {}
     for model in MODELS:
         metrics[model] = _model_metrics(lab, te, preds[model]["test"], n_bins=15)
-    metrics["pgr"] = _pgr_block(lab, te, {m: preds[m]["test"] for m in MODELS}, config)
+    # The constant baseline (majority class / mean of the training labels) next to the models.
+    baseline = M.baseline_predictions(lab.task, lab.values[np.r_[tr, hat]], len(te), lab.n_classes)
+    metrics["baseline"] = _model_metrics(lab, te, baseline, n_bins=15)
+    pgr_blocks, flags = _pgr_blocks(
+        lab, te, {**{m: preds[m]["test"] for m in MODELS}, "baseline": baseline}, config
+    )
+    metrics.update(pgr_blocks)
     metrics["vs_weak"] = {
         split: {
             m: _vs_weak(config.task, preds["weak"][split], preds[m][split], config.eps)
@@ -558,13 +612,21 @@ def run_pipeline(
             w2s_hat=preds["w2s"]["w2s_train"],
             w2s_test=preds["w2s"]["test"],
             eps=config.eps,
+            ceiling_hat=preds["ceiling"]["w2s_train"],
+            ceiling_test=preds["ceiling"]["test"],
         )
         if score_head:
             # The squared misfit is exact for the values the heads were fitted to: raw scores.
             from w2sg.theory.bounds import misfit_sq
 
             bounds["misfit_sq"] = {
-                part: misfit_sq(lab.targets(idx), raw["weak"][split], raw["w2s"][split])
+                part: misfit_sq(
+                    lab.targets(idx),
+                    raw["weak"][split],
+                    raw["w2s"][split],
+                    split=part,
+                    ceiling_pred=raw["ceiling"][split],
+                )  # fmt: skip
                 for part, split, idx in (("train", "w2s_train", hat), ("test", "test", te))
             }
     elif config.bounds and config.head in ("ridge", "least_squares"):
@@ -572,7 +634,13 @@ def run_pipeline(
 
         bounds = {
             "misfit_sq": {
-                part: misfit_sq(lab.values[idx], preds["weak"][split], preds["w2s"][split])
+                part: misfit_sq(
+                    lab.values[idx],
+                    preds["weak"][split],
+                    preds["w2s"][split],
+                    split=part,
+                    ceiling_pred=preds["ceiling"][split],
+                )  # fmt: skip
                 for part, split, idx in (("train", "w2s_train", hat), ("test", "test", te))
             }
         }
@@ -612,6 +680,7 @@ def run_pipeline(
         train=train,
         curve=curve,
         theory_finetuned=theory_ft,
+        flags=flags,
     )
 
 

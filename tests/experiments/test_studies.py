@@ -19,6 +19,7 @@ from w2sg.experiments.studies import (
     correlation_table,
     format_table,
     format_weak_table,
+    pgr_summary,
     study_groups,
     w2s_error,
     weak_table,
@@ -164,7 +165,11 @@ def test_weak_table_means_over_seeds_sorted_by_error() -> None:
     assert w1["n_seeds"] == 2 and w1["score"] == "accuracy"
     assert w1["weak_score"] == pytest.approx(0.65) and w1["w2s_score"] == pytest.approx(0.85)
     assert w1["ceiling_score"] == pytest.approx(0.95)
-    assert w1["pgr"] == pytest.approx((0.85 - 0.65) / (0.95 - 0.65))  # a ratio of means
+    # median over seeds of the per-seed PGRs, and the PGR of the seed means: two named numbers
+    per_seed = [(0.9 - 0.7) / (0.95 - 0.7), (0.8 - 0.6) / (0.95 - 0.6)]
+    assert w1["median_pgr"] == pytest.approx(np.median(per_seed)) and w1["n_pgr"] == 2
+    assert w1["pgr_of_means"] == pytest.approx((0.85 - 0.65) / (0.95 - 0.65))
+    assert w1["median_pgr"] != pytest.approx(w1["pgr_of_means"])
     assert w1["op_norm"] == pytest.approx(0.2) and w1["k_weak"] == pytest.approx(15)
     assert w1["error"] == pytest.approx(0.15)
     assert math.isnan(w1["k_strong"])
@@ -174,3 +179,39 @@ def test_weak_table_means_over_seeds_sorted_by_error() -> None:
         weak_table(rows, error="nope")
     assert weak_table([]) == [] and format_weak_table([]).split()[:2] == ["task", "strong"]
     assert format_table([]).split()[:2] == ["task", "strong"]
+
+
+def test_pgr_summary_excludes_weak_above_ceiling_and_counts_flags() -> None:
+    rows = [run("A", "w1", seed, 0.1, acc) for seed, acc in enumerate((0.8, 0.7, 0.75))]
+    scores = [(0.6, 0.9, 0.3), (0.65, 0.9, 0.5), (0.8, 0.7, 0.6)]  # weak, ceiling, auroc weak
+    for r, (weak, ceiling, auc_weak) in zip(rows, scores, strict=True):
+        r["metrics"].update(
+            weak={"accuracy": weak, "auroc": auc_weak},
+            ceiling={"accuracy": ceiling, "auroc": 0.9},
+        )
+        r["metrics"]["w2s"]["auroc"] = 0.7
+    rows[2]["metrics"]["flags"] = [
+        {"code": "weak_beats_ceiling", "reason": "x"},
+        {"code": "below_baseline", "model": "w2s", "reason": "y"},
+        {"code": "below_baseline", "model": "weak", "reason": "z"},
+    ]
+    rows[1]["metrics"]["flags"] = [{"code": "small_gap", "reason": "w"}]
+    summary = pgr_summary(rows)
+    weak = np.array([0.6, 0.65, 0.8])
+    w2s = np.array([0.8, 0.7, 0.75])
+    ceiling = np.array([0.9, 0.9, 0.7])
+    per_run = (w2s - weak) / (ceiling - weak)
+    assert summary["median_pgr"] == pytest.approx(np.median(per_run[:2]))
+    assert (summary["n_pgr"], summary["n_pgr_excluded"]) == (2, 1)
+    expected = (w2s.mean() - weak.mean()) / (ceiling.mean() - weak.mean())
+    assert summary["pgr_of_means"] == pytest.approx(expected)
+    auc_weak = np.array([0.3, 0.5, 0.6])
+    assert summary["median_pgr_auroc"] == pytest.approx(
+        np.median((0.7 - auc_weak) / (0.9 - auc_weak))
+    )
+    assert summary["flags"] == {"below_baseline": 1, "weak_beats_ceiling": 1, "small_gap": 1}
+    (row,) = weak_table(rows)
+    assert row["flags"] == summary["flags"] and row["median_pgr"] == summary["median_pgr"]
+    assert "weak_beats_ceiling" in format_weak_table([row])
+    table = correlation_table(rows, n_boot=10)
+    assert table[0]["n_flagged"] == 2 and "2/3" in format_table(table)

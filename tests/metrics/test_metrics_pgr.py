@@ -20,12 +20,27 @@ pgr_module = importlib.import_module("w2sg.metrics.pgr")
 @pytest.mark.parametrize("seed", range(5))
 def test_pgr_formula_for_scores_and_errors(seed: int) -> None:
     rng = np.random.default_rng(seed)
-    weak, w2s, ceiling = rng.uniform(size=3)
+    w2s = rng.uniform()
+    weak, ceiling = np.sort(rng.uniform(size=2))
     assert pgr(weak, w2s, ceiling).value == pytest.approx((w2s - weak) / (ceiling - weak))
-    # The same three numbers read as errors: (err_weak − err_w2s) / (err_weak − err_ceiling).
-    as_errors = pgr(weak, w2s, ceiling, higher_is_better=False)
-    assert as_errors.value == pytest.approx((weak - w2s) / (weak - ceiling))
-    assert as_errors.reason is None
+    # Read as errors, the weak model must have the larger error:
+    # (err_weak − err_w2s) / (err_weak − err_ceiling).
+    as_errors = pgr(ceiling, w2s, weak, higher_is_better=False)
+    assert as_errors.value == pytest.approx((ceiling - w2s) / (ceiling - weak))
+    assert as_errors.reason is None and as_errors.code is None
+
+
+@pytest.mark.parametrize("higher", [True, False])
+def test_pgr_undefined_when_the_weak_model_beats_the_ceiling(higher: bool) -> None:
+    # A labeller at 0.79 accuracy, its student at 0.64 and a ceiling at 0.71: the ratio
+    # (0.64 − 0.79) / (0.71 − 0.79) = 1.875 is not a recovery of anything.
+    weak, w2s, ceiling = (0.79, 0.64, 0.71) if higher else (0.21, 0.36, 0.29)
+    result = pgr(weak, w2s, ceiling, higher_is_better=higher, metric="accuracy")
+    assert math.isnan(result.value)
+    assert result.code == "weak_beats_ceiling"
+    assert "accuracy" in (result.reason or "") and "would be 1.8" in (result.reason or "")
+    tie = pgr(0.7, 0.8, 0.7, higher_is_better=higher)
+    assert math.isnan(tie.value) and tie.code == "weak_equals_ceiling"
 
 
 def test_pgr_endpoints() -> None:
@@ -56,12 +71,14 @@ def _naive_bootstrap(
     n_boot: int,
     seed: int,
     ci: float,
+    higher: bool = True,
 ) -> tuple[float, float, int]:
     idx = np.random.default_rng(seed).integers(0, y.shape[0], size=(n_boot, y.shape[0]))
     values = []
     for row in idx:
         weak, w2s, ceiling = (metric(y[row], p[row]) for p in preds)
-        if abs(ceiling - weak) >= 1e-12 and not np.isnan([weak, w2s, ceiling]).any():
+        gap = (ceiling - weak) * (1.0 if higher else -1.0)
+        if gap >= 1e-12 and not np.isnan([weak, w2s, ceiling]).any():
             values.append((w2s - weak) / (ceiling - weak))
     if not values:
         return float("nan"), float("nan"), 0
@@ -110,18 +127,21 @@ def test_bootstrap_mse_fast_path_matches_naive(n: int) -> None:
     y = rng.normal(size=n)
     preds = [y + s * rng.normal(size=n) for s in (1.0, 0.6, 0.2)]
     result = pgr_bootstrap(mse, y, *preds, higher_is_better=False, n_boot=150, seed=1)
-    low, high, n_valid = _naive_bootstrap(_loop_mse, y, preds, 150, 1, 0.95)
-    assert result.value == pytest.approx(pgr(*(mean_squared_error(y, p) for p in preds)).value)
-    assert result.n_boot_valid == n_valid == 150
+    low, high, n_valid = _naive_bootstrap(_loop_mse, y, preds, 150, 1, 0.95, higher=False)
+    errors = [mean_squared_error(y, p) for p in preds]
+    assert result.value == pytest.approx(pgr(*errors, higher_is_better=False).value)
+    assert result.n_boot_valid == n_valid
     assert result.ci_low == pytest.approx(low, rel=1e-9)
     assert result.ci_high == pytest.approx(high, rel=1e-9)
     assert result.ci_low <= result.ci_high
 
 
 @pytest.mark.parametrize("n", [30, 120])
-def test_bootstrap_generic_metric_matches_naive(n: int) -> None:
-    """A metric without a fast path (AUROC) is called on every resample."""
+def test_bootstrap_auroc_fast_path_matches_naive(n: int) -> None:
+    """AUROC resamples by a weighted Mann–Whitney sum, checked against scikit-learn per resample
+    (probabilities rounded to 1 decimal so that ties occur)."""
     y, preds = _classification_preds(n, 2, 11 * n)
+    preds = [np.round(p, 1) for p in preds]
     result = pgr_bootstrap(auroc, y, *preds, higher_is_better=True, n_boot=60, seed=4)
 
     def sk_auroc(t: np.ndarray, p: np.ndarray) -> float:
@@ -144,7 +164,7 @@ def test_bootstrap_chunking_does_not_change_the_resamples(monkeypatch: pytest.Mo
         return float(r2_score(t, p))
 
     generic = pgr_bootstrap(r2, y, *preds, higher_is_better=True, n_boot=25, seed=9)
-    low, high, _ = _naive_bootstrap(_loop_mse, y, preds, 25, 9, 0.95)
+    low, high, _ = _naive_bootstrap(_loop_mse, y, preds, 25, 9, 0.95, higher=False)
     assert chunked.ci_low == pytest.approx(low, rel=1e-9)
     assert chunked.ci_high == pytest.approx(high, rel=1e-9)
     low_r2, high_r2, _ = _naive_bootstrap(sk_r2, y, preds, 25, 9, 0.95)
@@ -185,3 +205,69 @@ def test_bootstrap_validates_inputs() -> None:
         pgr_bootstrap(accuracy, y, *preds, higher_is_better=True, n_boot=0)
     with pytest.raises(W2SGError):
         pgr_bootstrap(accuracy, y, *preds, higher_is_better=True, ci=1.5)
+
+
+@pytest.mark.parametrize(("n", "c"), [(40, 3), (90, 4)])
+def test_bootstrap_multiclass_auroc_matches_sklearn(n: int, c: int) -> None:
+    y, preds = _classification_preds(n, c, n)
+    preds = [np.round(p, 2) for p in preds]
+    boot = pgr_module.bootstrap_scores(auroc, y, preds, n_boot=40, seed=2)
+    idx = np.random.default_rng(2).integers(0, n, size=(40, n))
+    for b, row in enumerate(idx):
+        for m, p in enumerate(preds):
+            if len(set(y[row].tolist())) < c:  # a class missing: AUROC undefined, as auroc()
+                assert math.isnan(boot[m, b])
+                continue
+            # macro one-vs-rest, class by class (the rounded rows no longer sum to 1)
+            expected = np.mean([roc_auc_score(y[row] == k, p[row, k]) for k in range(c)])
+            assert boot[m, b] == pytest.approx(expected, abs=1e-12)
+
+
+def test_gap_se_is_the_sd_of_the_resampled_gap() -> None:
+    y, preds = _classification_preds(200, 2, 5)
+    result = pgr_bootstrap(accuracy, y, *preds, higher_is_better=True, n_boot=300, seed=7)
+    idx = np.random.default_rng(7).integers(0, 200, size=(300, 200))
+    gaps = [_loop_accuracy(y[r], preds[2][r]) - _loop_accuracy(y[r], preds[0][r]) for r in idx]
+    assert result.gap_se == pytest.approx(np.std(gaps, ddof=1), rel=1e-12)
+
+
+def test_bootstrap_interval_is_nan_when_the_weak_model_beats_the_ceiling() -> None:
+    y, preds = _classification_preds(300, 2, 1)
+    best, mid, worst = preds[2], preds[1], preds[0]
+    result = pgr_bootstrap(accuracy, y, best, worst, mid, higher_is_better=True, n_boot=100)
+    assert math.isnan(result.value) and math.isnan(result.ci_low) and math.isnan(result.ci_high)
+    assert result.code == "weak_beats_ceiling" and result.reason
+
+
+def test_median_pgr_and_pgr_of_means_against_a_hand_computation() -> None:
+    # Three runs: PGRs 0.5, 0.25 and one whose weak model beats its ceiling (excluded).
+    weak = np.array([0.6, 0.5, 0.8])
+    w2s = np.array([0.7, 0.55, 0.7])
+    ceiling = np.array([0.8, 0.7, 0.75])
+    med = pgr_module.median_pgr(weak, w2s, ceiling)
+    assert med.value == pytest.approx(np.median([0.5, 0.25]))
+    assert (med.n_used, med.n_excluded) == (2, 1)
+    # PGR of the means: (0.65 − 0.6333) / (0.75 − 0.6333)
+    of_means = pgr_module.pgr_of_means(weak, w2s, ceiling)
+    assert of_means.value == pytest.approx(
+        (w2s.mean() - weak.mean()) / (ceiling.mean() - weak.mean())
+    )
+    # Errors: the same numbers as 1 − score give the same aggregations.
+    as_err = pgr_module.median_pgr(1 - weak, 1 - w2s, 1 - ceiling, higher_is_better=False)
+    assert as_err.value == pytest.approx(med.value)
+    assert pgr_module.pgr_of_means(
+        1 - weak, 1 - w2s, 1 - ceiling, higher_is_better=False
+    ).value == pytest.approx(of_means.value)
+
+
+def test_pgr_of_means_is_the_gap_weighted_mean_of_the_ratios() -> None:
+    rng = np.random.default_rng(3)
+    weak = rng.uniform(0.5, 0.6, size=9)
+    ceiling = weak + rng.uniform(0.01, 0.3, size=9)
+    w2s = weak + rng.uniform(-0.1, 0.3, size=9)
+    gap = ceiling - weak
+    expected = np.sum(gap * (w2s - weak) / gap) / gap.sum()
+    assert pgr_module.pgr_of_means(weak, w2s, ceiling).value == pytest.approx(expected)
+    nan_run = pgr_module.median_pgr([np.nan, 0.5], [0.6, 0.6], [0.7, 0.7])
+    assert (nan_run.n_used, nan_run.n_excluded) == (1, 1)
+    assert math.isnan(pgr_module.median_pgr([0.9], [0.6], [0.7]).value)

@@ -80,6 +80,8 @@ def run_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     study_config = RunConfig(optimizer="adam", epochs=8, theory=False)
     study = epoch_study(weak, strong, data.labels, study_config, epochs=(1, 2, 4, 8))
     study.to_csv(folder / "epochs.csv")
+    (folder / "epochs_config.json").write_text(json.dumps(study_config.to_dict()))
+    study.plot(folder / "study-epochs.png")  # what `w2sg epochs --out` draws
     return folder
 
 
@@ -91,6 +93,14 @@ def test_run_dir_report(run_dir: Path, tmp_path: Path) -> None:
     assert page.h2 == list(SECTIONS)
     check_images_decode(out, page)
     assert {"pgr.png", "reliability.png", "bounds.png", "epochs.png", "gap.png"} <= set(page.images)
+    # the over-optimization figure is the drawing of `w2sg epochs`, pixel for pixel
+    with Image.open(out / "epochs.png") as a, Image.open(run_dir / "study-epochs.png") as b:
+        assert a.size == b.size
+        assert np.array_equal(np.asarray(a), np.asarray(b))
+    text = index.read_text()
+    assert "7 checks over 1 run: 7 apply, 0 of them violated" in text
+    assert "<td>baseline</td>" in text and "majority-class rate" in text
+    assert "flags: none" in text or "<th>flag</th>" in text
 
 
 def test_run_dir_without_predictions_or_epochs(run_dir: Path, tmp_path: Path) -> None:
@@ -127,8 +137,11 @@ def _row(h: str, task: str, weak: str, seed: int, op: float, status: str = "done
         "seconds": 0.5,
         "config": {"run": {"task": "classification", "seed": seed}, "dataset": {"seed": seed}},
         "metrics": {
+            "weak": {"accuracy": acc - 0.1},
             "w2s": {"accuracy": acc},
+            "ceiling": {"accuracy": acc + 0.05 if seed == 0 else acc - 0.15},
             "pgr": {"value": 0.5 - op / 4, "ci_low": 0.2, "ci_high": 0.7, "reason": None},
+            "flags": [] if seed == 0 else [{"code": "weak_beats_ceiling", "reason": "no gap"}],
             "reliability": {
                 m: {
                     "count": [0.0] * 5 + [4.0, 6.0, 5.0, 3.0, 2.0, 0.0],
@@ -147,7 +160,17 @@ def _row(h: str, task: str, weak: str, seed: int, op: float, status: str = "done
         "bounds": {
             "generalization": {"tv": two, "pinsker_fwd": {**two, "radius": 0.5}, "holds": True},
             "disagreement": {**two, "measured": 0.1, "weak": 0.2, "radius": 0.05, "holds": False},
-            "misfit_sq": {"train": {"err_weak": 0.5, "err_w2s": 0.3, "misfit": 0.2, "holds": True}},
+            "misfit_sq": {
+                "train": {"err_weak": 0.5, "err_w2s": 0.3, "misfit": 0.2, "holds": True},
+                "test": {
+                    "err_weak": 0.5,
+                    "err_w2s": 0.4,
+                    "misfit": 0.2,
+                    "holds": False,
+                    "applies": False,
+                    "reason": "out of sample",
+                },
+            },  # fmt: skip
         },
         "error": None if status == "done" else "ValueError: boom\nTraceback ...",
     }
@@ -179,7 +202,11 @@ def test_store_report(store: Path, tmp_path: Path) -> None:
     assert sum(n.startswith("pgr-") for n in names) == 2
     assert sum(n.startswith("reliability-") for n in names) == 2  # one per task, runs pooled
     assert "all 8 runs pooled" in text
-    assert "<th>median PGR</th>" in text
+    assert "<th>median PGR</th>" in text and "<th>PGR of means</th>" in text
+    # seed 1 of every pair has its weak model above the ceiling: excluded from the median
+    assert "(n = 4), 4 excluded" in text  # seed 0: PGR 0.1 / 0.15 = 0.667 per pair
+    assert "0.667 (n = 4)" in text
+    assert "flags: 8 of 16 finished runs carry flags (weak_beats_ceiling×8)" in text
     # one folded per-weak table per group, four weak models each, largest error first
     assert text.count("<details><summary>per weak model: ") == 2
     first = text.split("<details><summary>per weak model: alpha")[1].split("</details>")[0]
@@ -189,13 +216,25 @@ def test_store_report(store: Path, tmp_path: Path) -> None:
     assert {"bounds.png", "gap.png"} <= names
     assert "ValueError: boom" in text and "Traceback" not in text
     assert "+1.00" in text  # perfect Spearman in the correlation table
+    # 5 checks a run: 3 two-sided (disagreement violated), misfit train stored without its
+    # premise (unchecked), misfit test out of sample (fails, not a violation)
+    assert (
+        "80 checks over 16 runs: 48 apply, 16 of them violated; 16 do not apply (premise not "
+        "met, or out of sample), 16 of which do not hold (not a violation); 16 with an unchecked "
+        "premise, 0 of which do not hold"
+    ) in text
+    assert "checks that do not apply, and why" in text
 
 
 def test_bound_checks() -> None:
     checks = bound_checks(_row("h", "t", "w", 0, 0.2)["bounds"])
     by_name = {c["name"]: c for c in checks}
     assert set(by_name) == {"generalization.tv", "generalization.pinsker_fwd", "disagreement",
-                            "misfit_sq.train"}  # fmt: skip
+                            "misfit_sq.train", "misfit_sq.test"}  # fmt: skip
+    assert by_name["disagreement"]["applies"] is True
+    assert by_name["misfit_sq.test"]["applies"] is False
+    assert by_name["misfit_sq.test"]["reason"] == "out of sample"
+    assert by_name["misfit_sq.train"]["applies"] is None  # stored before premises were recorded
     assert by_name["generalization.tv"]["measured"] == pytest.approx(0.02)
     assert by_name["generalization.tv"]["bound"] == pytest.approx(0.12)
     assert by_name["misfit_sq.train"]["bound"] == pytest.approx(0.3)

@@ -225,6 +225,8 @@ def test_misfit_sq_by_hand():
         "misfit": pytest.approx(2 / 3),
         "holds": True,
         "slack": pytest.approx(2 / 3),
+        "applies": None,
+        "reason": None,
     }
     bad = misfit_sq(truth, weak, np.array([-1.0, 0.0, 0.0]))  # err_w2s 8/3 > 5/3 − 1/3
     assert not bad["holds"] and bad["slack"] == pytest.approx(-4 / 3)
@@ -281,7 +283,9 @@ def test_block_convex_kl_probability_task_has_train_and_test_misfit():
     arrays.update(truth_hat=p_hat, truth_test=p_test)
     block = bounds_block(task="probability", head="convex_kl", loss="xent", **arrays)
     t_hat = np.column_stack([1 - p_hat, p_hat])
-    assert block["misfit_kl"]["train"] == misfit_kl(t_hat, arrays["weak_hat"], arrays["w2s_hat"])
+    assert block["misfit_kl"]["train"] == misfit_kl(
+        t_hat, arrays["weak_hat"], arrays["w2s_hat"], split="train"
+    )
     assert set(block["misfit_kl"]) == {"train", "test"}
     assert block["generalization"]["holds"] and block["disagreement"]["holds"]
 
@@ -291,7 +295,7 @@ def test_block_regression_ridge_and_errors():
     arrays = _arrays(t, t, w, w, s, s)
     block = bounds_block(task="regression", head="ridge", loss="xent", **arrays)
     assert set(block) == {"misfit_sq", "notes"}
-    assert block["misfit_sq"]["train"] == misfit_sq(t, w, s)
+    assert block["misfit_sq"]["train"] == misfit_sq(t, w, s, split="train")
     with pytest.raises(W2SGError, match="unknown task"):
         bounds_block(task="ranking", head="ridge", loss="xent", **arrays)
     with pytest.raises(W2SGError, match="unknown head"):
@@ -305,12 +309,12 @@ def test_block_classification_ridge_uses_one_hot_column():
     block = bounds_block(
         task="classification", head="least_squares", loss="xent", **_arrays(y, y, w, w, s, s)
     )
-    assert block["misfit_sq"]["train"] == misfit_sq(y * 1.0, w[:, 1], s[:, 1])
+    assert block["misfit_sq"]["train"] == misfit_sq(y * 1.0, w[:, 1], s[:, 1], split="train")
     w1, s1 = w[:, 1], s[:, 1]
     ones = bounds_block(
         task="classification", head="ridge", loss="xent", **_arrays(y, y, w1, w1, s1, s1)
     )
-    assert ones["misfit_sq"]["test"] == misfit_sq(2.0 * y - 1, w1, s1)
+    assert ones["misfit_sq"]["test"] == misfit_sq(2.0 * y - 1, w1, s1, split="test")
 
 
 def test_block_recomputed_from_saved_predictions(tmp_path):
@@ -322,3 +326,38 @@ def test_block_recomputed_from_saved_predictions(tmp_path):
             task="classification", head="convex_kl", loss="reverse_kl", **{k: z[k] for k in z.files}
         )
     assert json.loads(json.dumps(again)) == json.loads(json.dumps(block))
+
+
+def test_misfit_premise_realizable_least_squares_holds_and_applies():
+    """Realizable truth, unconstrained least squares: the inequality applies on D̂ and holds
+    (with equality); the test side is out of sample whatever its outcome."""
+    rng = np.random.default_rng(11)
+    H = rng.normal(size=(80, 5))
+    truth = H @ rng.normal(size=5)
+    weak = truth + rng.normal(size=80)
+    proj = H @ np.linalg.lstsq(H, weak, rcond=None)[0]
+    ceiling = H @ np.linalg.lstsq(H, truth, rcond=None)[0]
+    train = misfit_sq(truth, weak, proj, split="train", ceiling_pred=ceiling)
+    assert train["applies"] is True and train["reason"] is None and train["holds"]
+    assert train["slack"] == pytest.approx(0.0, abs=1e-9)
+    test = misfit_sq(truth, weak, proj, split="test", ceiling_pred=ceiling)
+    assert test["applies"] is False and "out of sample" in test["reason"]
+
+
+def test_misfit_premise_fails_for_unrealizable_truth_and_says_why():
+    rng = np.random.default_rng(12)
+    H = rng.normal(size=(80, 3))
+    truth = (H[:, 0] > 0).astype(float)  # labels: not a linear function of H
+    weak = truth + 0.5 * rng.normal(size=80)
+    proj = H @ np.linalg.lstsq(H, weak, rcond=None)[0]
+    ceiling = H @ np.linalg.lstsq(H, truth, rcond=None)[0]
+    entry = misfit_sq(truth, weak, proj, split="train", ceiling_pred=ceiling)
+    residual = np.mean((truth - ceiling) ** 2)
+    assert entry["applies"] is False
+    assert "premise not met" in entry["reason"] and f"{residual:.3g}" in entry["reason"]
+    unchecked = misfit_sq(truth, weak, proj, split="train")
+    assert unchecked["applies"] is None and "not checked" in unchecked["reason"]
+    one_hot = np.eye(2)[(H[:, 0] > 0).astype(int)]
+    p = np.full((80, 2), 0.5)
+    kl = misfit_kl(one_hot, p, p, split="train", ceiling_proba=p)
+    assert kl["applies"] is False and "one-hot" in kl["reason"]

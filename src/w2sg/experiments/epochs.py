@@ -37,7 +37,14 @@ from w2sg.heads.softmax import SoftmaxHead
 from w2sg.pipeline import prepare_labels
 from w2sg.theory.bounds import calibration_bound, disagreement_bound, generalization_bound
 
-__all__ = ["DEFAULT_EPOCHS", "EpochStudy", "epoch_study", "parse_epochs"]
+__all__ = [
+    "DEFAULT_EPOCHS",
+    "EpochStudy",
+    "epoch_study",
+    "epochs_title",
+    "parse_epochs",
+    "plot_epochs",
+]
 
 DEFAULT_EPOCHS: tuple[int, ...] = (1, 2, 4, 8, 16, 32, 64)
 
@@ -108,77 +115,104 @@ class EpochStudy:
         return path
 
     def plot(self, path: str | Path) -> Path:
-        """Four panels against epochs (log x): 0-1 error, loss L(F*, ·), the generalization
-        bound's radii next to the measured gap and the divergences (log y), and smooth calibration
-        error. Bound sides are dashed; the weak model is grey."""
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot as plt
-
+        """The over-optimisation figure of this study (:func:`plot_epochs`)."""
         col = {key: np.array([row[key] for row in self.rows], dtype=float) for key in self.rows[0]}
-        x = col["epoch"]
-        fig, axes = plt.subplots(2, 2, figsize=(11, 8), constrained_layout=True)
+        return plot_epochs(path, col, epochs_title(self.config.loss, self.config.train))
 
-        ax = axes[0, 0]
-        ax.plot(x, col["w2s_error"], "o-", label="w2s error")
-        ax.plot(x, col["weak_error"], "-", color="grey", label="weak error")
-        ax.plot(x, col["disagreement"], "s-", label="disagreement")
-        ax.plot(x, col["err_lower"], "--", color="C3", label="bound: weak ± disagreement")
-        ax.plot(x, col["err_upper"], "--", color="C3")
-        ax.set_ylabel("0-1 error (test)")
-        ax.set_ylim(bottom=0)
 
-        ax = axes[0, 1]
-        ax.plot(x, col["gen_measured"], "o-", label="w2s L(F*, F_sw)")
-        ax.plot(x, col["gen_weak"], "-", color="grey", label="weak L(F*, F_w)")
-        ax.plot(x, col["gen_tv_lower"], "--", color="C3", label="bound: weak ± TV/γ_p")
-        ax.plot(x, col["gen_tv_upper"], "--", color="C3")
+def epochs_title(loss: str | None, train: str | None = "probe") -> str:
+    """The title of the over-optimisation figure (``loss`` None: unknown)."""
+    how = "Adam" if train in (None, "probe") else f"fine-tuned, {train}"
+    detail = f"loss {loss}, {how}" if loss else how
+    return f"Over-optimisation of the w2s student ({detail})"
+
+
+def plot_epochs(path: str | Path, col: dict[str, np.ndarray], title: str) -> Path:
+    """Four panels against epochs (log x): 0-1 error, loss L(F*, ·), the generalization bound's
+    radii next to the measured gap and the divergences (log y), and smooth calibration error.
+    Bound sides are dashed; the weak model is grey. ``col``: the columns of ``epochs.csv`` (the
+    keys of :func:`epoch_study`'s rows); a missing column is left out of its panel. The one
+    drawing of ``w2sg epochs`` (``epochs.png``) and of the report's over-optimization section.
+    Written atomically."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x = col["epoch"]
+    fig, axes = plt.subplots(2, 2, figsize=(11, 8), constrained_layout=True)
+
+    def line(ax: Any, key: str, *args: Any, **kw: Any) -> None:
+        if key in col:
+            ax.plot(x, col[key], *args, **kw)
+
+    ax = axes[0, 0]
+    line(ax, "w2s_error", "o-", label="w2s error")
+    line(ax, "weak_error", "-", color="grey", label="weak error")
+    line(ax, "disagreement", "s-", label="disagreement")
+    line(ax, "err_lower", "--", color="C3", label="bound: weak ± disagreement")
+    line(ax, "err_upper", "--", color="C3")
+    ax.set_ylabel("0-1 error (test)")
+    ax.set_ylim(bottom=0)
+
+    ax = axes[0, 1]
+    line(ax, "gen_measured", "o-", label="w2s L(F*, F_sw)")
+    line(ax, "gen_weak", "-", color="grey", label="weak L(F*, F_w)")
+    line(ax, "gen_tv_lower", "--", color="C3", label="bound: weak ± TV/γ_p")
+    line(ax, "gen_tv_upper", "--", color="C3")
+    if {"gen_measured", "gen_weak"} <= set(col):
         values = np.r_[col["gen_measured"], col["gen_weak"]]
         pad = 0.5 * float(np.ptp(values)) + 0.05 * float(np.max(np.abs(values)))
         ax.set_ylim(float(values.min()) - pad, float(values.max()) + pad)
-        radius = col["gen_tv_upper"] - col["gen_weak"]
-        if float(radius.min()) > pad + float(np.ptp(values)):
-            ax.text(
-                0.02,
-                0.03,
-                f"TV bound radius ≥ {float(radius.min()):.3g}: its sides lie outside the axes",
-                transform=ax.transAxes,
-                fontsize=8,
-            )
-        ax.set_ylabel("L(F*, ·) = cross-entropy (test)")
+        if "gen_tv_upper" in col:
+            radius = col["gen_tv_upper"] - col["gen_weak"]
+            if float(radius.min()) > pad + float(np.ptp(values)):
+                ax.text(
+                    0.02,
+                    0.03,
+                    f"TV bound radius ≥ {float(radius.min()):.3g}: its sides lie outside the axes",
+                    transform=ax.transAxes,
+                    fontsize=8,
+                )
+    ax.set_ylabel("L(F*, ·) = cross-entropy (test)")
 
-        ax = axes[1, 0]
+    ax = axes[1, 0]
+    if {"gen_measured", "gen_weak"} <= set(col):
         gap = np.abs(col["gen_measured"] - col["gen_weak"])
         ax.plot(x, gap, "o-", color="k", label="|L(F*,F_sw) − L(F*,F_w)|")
         for form, style in zip(_GEN_FORMS, ("--", ":", "-."), strict=True):
-            ax.plot(x, col[f"gen_{form}_upper"] - col["gen_weak"], style, label=f"radius {form}")
-        ax.plot(x, col["d_fwd"], "^-", color="C4", label="d_fwd (test)")
-        ax.plot(x, col["d_rev"], "v-", color="C5", label="d_rev (test)")
-        ax.plot(x, col["d_fwd_train"], "^:", color="C4", label="d_fwd (w2s_train)")
-        ax.set_yscale("log")
-        ax.set_ylabel("generalization gap, bound radii, divergences")
+            if f"gen_{form}_upper" in col:
+                ax.plot(x, col[f"gen_{form}_upper"] - col["gen_weak"], style,
+                        label=f"radius {form}")  # fmt: skip
+    line(ax, "d_fwd", "^-", color="C4", label="d_fwd (test)")
+    line(ax, "d_rev", "v-", color="C5", label="d_rev (test)")
+    line(ax, "d_fwd_train", "^:", color="C4", label="d_fwd (w2s_train)")
+    ax.set_yscale("log")
+    ax.set_ylabel("generalization gap, bound radii, divergences")
 
-        ax = axes[1, 1]
-        ax.plot(x, col["smooth_ce"], "o-", label="w2s smCE")
-        ax.plot(x, col["weak_smooth_ce"], "-", color="grey", label="weak smCE")
-        ax.plot(x, col["ece"], "x-", label="w2s ECE (no bound)")
-        ax.plot(x, col["cal_mean_abs_lower"], "--", color="C3", label="bound: weak ± 2 mean|Δ|")
-        ax.plot(x, col["cal_mean_abs_upper"], "--", color="C3")
-        ax.set_ylim(bottom=0)
-        ax.set_ylabel("calibration error (test)")
+    ax = axes[1, 1]
+    line(ax, "smooth_ce", "o-", label="w2s smCE")
+    line(ax, "weak_smooth_ce", "-", color="grey", label="weak smCE")
+    line(ax, "ece", "x-", label="w2s ECE (no bound)")
+    line(ax, "cal_mean_abs_lower", "--", color="C3", label="bound: weak ± 2 mean|Δ|")
+    line(ax, "cal_mean_abs_upper", "--", color="C3")
+    ax.set_ylim(bottom=0)
+    ax.set_ylabel("calibration error (test)")
 
-        for ax in axes.flat:
-            ax.set_xscale("log", base=2)
-            ax.set_xlabel("epochs of the w2s student")
+    for ax in axes.flat:
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("epochs of the w2s student")
+        if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=7)
-            ax.grid(alpha=0.3)
-        how = "Adam" if self.config.train == "probe" else f"fine-tuned, {self.config.train}"
-        fig.suptitle(f"Over-optimisation of the w2s student (loss {self.config.loss}, {how})")
-        path = Path(path)
-        fig.savefig(path, dpi=110)
+        ax.grid(alpha=0.3)
+    fig.suptitle(title)
+    path = Path(path)
+    try:
+        with atomic.atomic_path(path, ".png") as tmp:
+            fig.savefig(tmp, dpi=110, format="png")
+    finally:
         plt.close(fig)
-        return path
+    return path
 
 
 def _row(

@@ -348,17 +348,29 @@ class _Transaction:
 
 
 def flat_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One flat dict per run: scalar columns, then ``config.*``, ``metrics.*``, ``theory.*``,
-    ``bounds.*`` and ``versions.*`` with dotted names. Lists are kept as JSON text."""
+    """One flat dict per run: scalar columns, ``flags`` (the run's flag codes, comma-separated;
+    empty when none, absent for runs stored before flags existed), then ``config.*``,
+    ``metrics.*``, ``theory.*``, ``bounds.*`` and ``versions.*`` with dotted names. Lists are kept
+    as JSON text (``metrics.flags`` holds the codes with their reasons)."""
     out = []
     for row in rows:
         flat: dict[str, Any] = {
             k: row[k] for k in ("config_hash", "status", "started", "finished", "seconds", "error")
         }
+        flags = (row.get("metrics") or {}).get("flags")
+        if isinstance(flags, list):
+            flat["flags"] = ",".join(_flag_label(f) for f in flags)
         for col in ("config", "metrics", "theory", "bounds", "versions"):
             _flatten(row.get(col), col, flat)
         out.append(flat)
     return out
+
+
+def _flag_label(flag: Any) -> str:
+    if not isinstance(flag, dict):
+        return str(flag)
+    code = str(flag.get("code"))
+    return f"{code}({flag['model']})" if flag.get("model") else code
 
 
 def _flatten(value: Any, prefix: str, into: dict[str, Any]) -> None:

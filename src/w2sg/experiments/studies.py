@@ -17,7 +17,7 @@ import json
 import math
 import warnings
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -87,6 +87,8 @@ class StudyGroup:
     n_runs: int
     metrics: dict[str, np.ndarray]
     error: np.ndarray
+    flags: dict[str, int] = field(default_factory=dict)
+    n_flagged: int = 0
 
 
 def _buckets(
@@ -127,6 +129,12 @@ def study_groups(rows: Iterable[dict[str, Any]], error: str = "metrics") -> list
                 n_runs=sum(len(v) for v in by_weak.values()),
                 metrics=values,
                 error=err,
+                flags=flag_counts(r for runs in by_weak.values() for r in runs),
+                n_flagged=sum(
+                    bool((r.get("metrics") or {}).get("flags"))
+                    for runs in by_weak.values()
+                    for r in runs
+                ),
             )
         )
     return groups
@@ -137,10 +145,11 @@ def weak_table(rows: Iterable[dict[str, Any]], error: str = "metrics") -> list[d
 
     Each row: ``task``, ``strong``, ``head``, ``config_id``, ``weak``, ``n_seeds``, ``score``
     (the task's headline metric: accuracy, mse or kl) and its ``weak_score``, ``w2s_score``,
-    ``ceiling_score``; ``pgr`` = (w2s − weak) / (ceiling − weak) of those means (the ratio of
-    means, steadier than a mean of per-seed ratios when the weak model nears the ceiling); the
-    representation metrics ``op_norm``, ``fro_sq_over_n``,
-    ``predicted_gap``; ``k_weak``, ``k_strong``; and ``error`` (as in :func:`w2s_error`).
+    ``ceiling_score``; the PGR aggregations of :func:`pgr_summary` over the seeds
+    (``median_pgr``, ``n_pgr``, ``pgr_of_means``, and ``median_pgr_auroc``,
+    ``pgr_of_means_auroc`` for classification; ``flags``: code → number of seeds flagged); the
+    representation metrics ``op_norm``, ``fro_sq_over_n``, ``predicted_gap``; ``k_weak``,
+    ``k_strong``; and ``error`` (as in :func:`w2s_error`).
     Within a group, rows go from the largest weak-to-strong error to the smallest, so a metric
     that predicts the error decreases down the table.
     """
@@ -171,9 +180,7 @@ def weak_table(rows: Iterable[dict[str, Any]], error: str = "metrics") -> list[d
                 "w2s_score": score_of("w2s"),
                 "ceiling_score": score_of("ceiling"),
             }
-            row["pgr"] = _ratio(
-                row["w2s_score"] - row["weak_score"], row["ceiling_score"] - row["weak_score"]
-            )
+            row.update(pgr_summary(runs))
             for name in (*METRICS, "k_weak", "k_strong"):
                 row[name] = _mean([_theory_value(r, name) for r in runs])
             row["error"] = _mean([w2s_error(r, error) for r in runs])
@@ -183,11 +190,53 @@ def weak_table(rows: Iterable[dict[str, Any]], error: str = "metrics") -> list[d
     return table
 
 
-def _ratio(num: float, den: float) -> float:
-    """``num / den``, NaN when the denominator vanishes (within 1e-12) or is not finite."""
-    if not (math.isfinite(num) and math.isfinite(den)) or abs(den) <= 1e-12:
-        return math.nan
-    return num / den
+def _scores(runs: list[dict[str, Any]], key: str) -> list[np.ndarray]:
+    """Per-run ``key`` scores of the weak, w2s and ceiling models (NaN where missing)."""
+    return [
+        np.array([_number(((r.get("metrics") or {}).get(m) or {}).get(key)) for r in runs])
+        for m in ("weak", "w2s", "ceiling")
+    ]
+
+
+def flag_counts(runs: Iterable[dict[str, Any]]) -> dict[str, int]:
+    """How many runs carry each flag code (a code counted once per run)."""
+    counts: dict[str, int] = {}
+    for r in runs:
+        flags = (r.get("metrics") or {}).get("flags") or []
+        for code in sorted({str(f.get("code")) for f in flags if isinstance(f, dict)}):
+            counts[code] = counts.get(code, 0) + 1
+    return counts
+
+
+def pgr_summary(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The named PGR aggregations of stored runs (each run one (weak, strong) pair at one seed).
+
+    ``median_pgr``: :func:`w2sg.metrics.median_pgr` of the headline scores (accuracy, or mse /
+    kl as errors): the median of the per-run PGRs over runs whose weak model is below the ceiling,
+    as openai/weak-to-strong reports it; ``n_pgr`` runs entered it, ``n_pgr_excluded`` did not.
+    ``pgr_of_means``: :func:`w2sg.metrics.pgr_of_means`, PGR of the mean scores. For
+    classification also ``median_pgr_auroc`` and ``pgr_of_means_auroc`` on AUROC. ``flags``:
+    :func:`flag_counts`. Both aggregations are computed from the stored scores, so runs stored
+    before PGR required the weak model below the ceiling aggregate the same way.
+    """
+    from w2sg.metrics import median_pgr, pgr_of_means
+
+    task = ((runs[0].get("config") or {}).get("run") or {}).get("task", "classification")
+    key, higher = _ERROR_OF_TASK.get(task, ("accuracy", True))
+    weak, w2s, ceiling = _scores(runs, key)
+    med = median_pgr(weak, w2s, ceiling, higher)
+    out: dict[str, Any] = {
+        "median_pgr": med.value,
+        "n_pgr": med.n_used,
+        "n_pgr_excluded": med.n_excluded,
+        "pgr_of_means": pgr_of_means(weak, w2s, ceiling, higher).value,
+    }
+    if task == "classification":
+        a_weak, a_w2s, a_ceiling = _scores(runs, "auroc")
+        out["median_pgr_auroc"] = median_pgr(a_weak, a_w2s, a_ceiling).value
+        out["pgr_of_means_auroc"] = pgr_of_means(a_weak, a_w2s, a_ceiling).value
+    out["flags"] = flag_counts(runs)
+    return out
 
 
 def _number(value: Any) -> float:
@@ -295,8 +344,9 @@ def correlation_table(
     """One row per (task, strong model, configuration, metric): the three correlations with CIs.
 
     Each row: ``task``, ``strong``, ``head``, ``config_id``, ``metric``, ``n_weak``, ``n_runs``,
-    ``spearman``/``kendall``/``pearson`` (each ``{value, ci_low, ci_high}``) and ``reason`` (why the
-    correlations are NaN, else ``None``).
+    ``spearman``/``kendall``/``pearson`` (each ``{value, ci_low, ci_high}``), ``reason`` (why the
+    correlations are NaN, else ``None``), ``n_flagged`` (runs of the group with any flag) and
+    ``flags`` (:func:`flag_counts` of the group's runs).
     """
     table = []
     for group in study_groups(rows, error):
@@ -318,6 +368,8 @@ def correlation_table(
                     "n_runs": group.n_runs,
                     **corr,
                     "reason": reason,
+                    "n_flagged": group.n_flagged,
+                    "flags": group.flags,
                 }
             )
     return table
@@ -356,9 +408,11 @@ def _aligned(header: Sequence[str], lines: Sequence[Sequence[str]]) -> str:
 
 
 def format_weak_table(table: list[dict[str, Any]]) -> str:
-    """The per-weak-model table as aligned text (scores and metrics with 3 decimals)."""
+    """The per-weak-model table as aligned text (scores and metrics with 3 decimals; PGRs with 2;
+    ``flags``: code×seeds)."""
     header = ("task", "strong", "head", "weak", "seeds", "score", "weak", "w2s", "ceiling",
-              "pgr", "op_norm", "fro_sq/n", "pred_gap", "k_w", "error")  # fmt: skip
+              "median_pgr", "pgr_of_means", "op_norm", "fro_sq/n", "pred_gap", "k_w", "error",
+              "flags")  # fmt: skip
 
     def num(x: float, digits: int = 3) -> str:
         return f"{x:.{digits}f}" if math.isfinite(x) else "n/a"
@@ -374,16 +428,23 @@ def format_weak_table(table: list[dict[str, Any]]) -> str:
             num(r["weak_score"]),
             num(r["w2s_score"]),
             num(r["ceiling_score"]),
-            num(r["pgr"], 2),
+            num(r["median_pgr"], 2),
+            num(r["pgr_of_means"], 2),
             num(r["op_norm"]),
             num(r["fro_sq_over_n"]),
             num(r["predicted_gap"]),
             num(r["k_weak"], 0),
             num(r["error"]),
+            format_flag_counts(r["flags"]) or "-",
         )  # fmt: skip
         for r in table
     ]
     return _aligned(header, lines)
+
+
+def format_flag_counts(counts: dict[str, int]) -> str:
+    """``code×n`` for each flag code (``code`` alone when n = 1), comma-separated."""
+    return ",".join(code if n == 1 else f"{code}×{n}" for code, n in counts.items())
 
 
 def _fmt(c: dict[str, Any]) -> str:
@@ -396,8 +457,9 @@ def _fmt(c: dict[str, Any]) -> str:
 
 
 def format_table(table: list[dict[str, Any]]) -> str:
-    """The correlation table as aligned text, one line per row."""
-    header = ("task", "strong", "head", "metric", "n_weak", *CORRELATIONS)
+    """The correlation table as aligned text, one line per row; ``flagged runs``: runs with any
+    flag out of the group's runs, then code×runs."""
+    header = ("task", "strong", "head", "metric", "n_weak", *CORRELATIONS, "flagged runs")
     lines = [
         (
             r["task"],
@@ -406,6 +468,7 @@ def format_table(table: list[dict[str, Any]]) -> str:
             r["metric"],
             str(r["n_weak"]),
             *(_fmt(r[c]) for c in CORRELATIONS),
+            f"{r.get('n_flagged', 0)}/{r['n_runs']} {format_flag_counts(r.get('flags') or {})}",
         )
         for r in table
     ]

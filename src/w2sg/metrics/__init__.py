@@ -37,15 +37,30 @@ from w2sg.metrics.classification import (
     auroc,
     cross_entropy,
 )
-from w2sg.metrics.pgr import PGRResult, PGRValue, pgr, pgr_bootstrap
+from w2sg.metrics.flags import Flag, baseline_predictions, paired_se, run_flags
+from w2sg.metrics.pgr import (
+    MedianPGR,
+    PGRResult,
+    PGRValue,
+    bootstrap_scores,
+    median_pgr,
+    pgr,
+    pgr_bootstrap,
+    pgr_interval,
+    pgr_of_means,
+)
 from w2sg.metrics.regression import mae, mse, r2, rmse
 
 __all__ = [
+    "Flag",
+    "MedianPGR",
     "PGRResult",
     "PGRValue",
     "accuracy",
     "agreement",
     "auroc",
+    "baseline_predictions",
+    "bootstrap_scores",
     "classification_metrics",
     "clip_count",
     "cross_entropy",
@@ -57,14 +72,19 @@ __all__ = [
     "mae",
     "mean_kl",
     "mean_tv",
+    "median_pgr",
     "misfit_sq",
     "mse",
     "pgr",
+    "paired_se",
     "pgr_bootstrap",
+    "pgr_interval",
+    "pgr_of_means",
     "probability_metrics",
     "r2",
     "regression_metrics",
     "rmse",
+    "run_flags",
     "smooth_calibration_error",
     "smooth_calibration_error_ovr",
 ]

@@ -90,8 +90,11 @@ def _slug(*parts: str) -> str:
 
 def bound_checks(bounds: dict[str, Any] | None) -> list[dict[str, Any]]:
     """Flatten a ``bounds`` block into checks: ``{name, family, kind, split, bound, measured,
-    holds}``. Two-sided checks compare the measured |student − weak| with the bound's radius;
-    misfit checks compare err_w2s with err_weak − misfit."""
+    holds, applies, reason}``. Two-sided checks compare the measured |student − weak| with the
+    bound's radius (exact inequalities: they always apply); misfit checks compare err_w2s with
+    err_weak − misfit and apply only where their premise holds (``applies``/``reason`` of the
+    entry; for entries stored before those existed, test sides are out of sample and train sides
+    unchecked, ``applies`` None)."""
     out: list[dict[str, Any]] = []
     if not bounds:
         return out
@@ -108,6 +111,8 @@ def bound_checks(bounds: dict[str, Any] | None) -> list[dict[str, Any]]:
                         "bound": _num(node["radius"]),
                         "measured": abs(_num(node["measured"]) - _num(node["weak"])),
                         "holds": bool(node.get("holds")),
+                        "applies": True,
+                        "reason": None,
                     }
                 )
                 return
@@ -121,6 +126,7 @@ def bound_checks(bounds: dict[str, Any] | None) -> list[dict[str, Any]]:
                         "bound": _num(node["err_weak"]) - _num(node["misfit"]),
                         "measured": _num(node["err_w2s"]),
                         "holds": bool(node.get("holds")),
+                        **_misfit_premise(node, path[-1] if path else "test"),
                     }
                 )
                 return
@@ -135,6 +141,48 @@ def bound_checks(bounds: dict[str, Any] | None) -> list[dict[str, Any]]:
 
     walk(bounds, [])
     return [c for c in out if math.isfinite(c["bound"]) and math.isfinite(c["measured"])]
+
+
+def _misfit_premise(node: dict[str, Any], split: str) -> dict[str, Any]:
+    if "applies" in node:
+        return {"applies": node["applies"], "reason": node.get("reason")}
+    from w2sg.theory.bounds import OUT_OF_SAMPLE
+
+    if split == "test":
+        return {"applies": False, "reason": OUT_OF_SAMPLE}
+    return {"applies": None, "reason": "premise not recorded (a run stored by an older w2sg)"}
+
+
+def check_counts(checks: list[dict[str, Any]], n_runs: int) -> str:
+    """One honest line: checks that apply (and how many of those are violated) apart from those
+    whose premise fails or that are out of sample (a failure there is not a violation)."""
+    apply = [c for c in checks if c["applies"] is True]
+    violated = sum(not c["holds"] for c in apply)
+    off = [c for c in checks if c["applies"] is False]
+    unknown = [c for c in checks if c["applies"] is None]
+    text = (
+        f"{len(checks)} checks over {n_runs} run{'' if n_runs == 1 else 's'}: "
+        f"{len(apply)} apply, {violated} of them violated; "
+        f"{len(off)} do not apply (premise not met, or out of sample), "
+        f"{sum(not c['holds'] for c in off)} of which do not hold (not a violation)"
+    )
+    if unknown:
+        text += (
+            f"; {len(unknown)} with an unchecked premise, "
+            f"{sum(not c['holds'] for c in unknown)} of which do not hold"
+        )
+    return text
+
+
+def _reason_rows(checks: list[dict[str, Any]]) -> list[list[Any]]:
+    """(check name, why it does not apply, how many) for the checks that do not apply."""
+    counts: dict[tuple[str, str], list[int]] = {}
+    for c in checks:
+        if c["applies"] is not True:
+            entry = counts.setdefault((c["name"], str(c["reason"])), [0, 0])
+            entry[0] += 1
+            entry[1] += not c["holds"]
+    return [[name, reason, n, fails] for (name, reason), (n, fails) in sorted(counts.items())]
 
 
 # -- run directory ----------------------------------------------------------------------------
@@ -176,7 +224,7 @@ def read_epochs_csv(path: Path) -> dict[str, np.ndarray]:
 
 
 def _model_rows(record: dict[str, Any]) -> tuple[list[str], list[list[Any]]]:
-    models = [m for m in ("weak", "w2s", "ceiling") if isinstance(record.get(m), dict)]
+    models = [m for m in ("weak", "w2s", "ceiling", "baseline") if isinstance(record.get(m), dict)]
     keys: list[str] = []
     for m in models:
         for k, v in record[m].items():
@@ -208,6 +256,12 @@ def _run_dir_sections(folder: Path, out: Path) -> tuple[str, list[Section]]:
         header, rows = _model_rows(record)
         if rows:
             summary.table(header, rows)
+        if "baseline" in record:
+            summary.note(
+                "baseline: a constant predictor fitted to the training labels (class frequencies: "
+                "its accuracy is the majority-class rate; the mean for regression)"
+            )
+        _flags_block(summary, record.get("flags"))
         for note in record.get("notes") or []:
             summary.note(str(note))
     else:
@@ -218,20 +272,21 @@ def _run_dir_sections(folder: Path, out: Path) -> tuple[str, list[Section]]:
         "(w2sg report RESULTS.db --out DIR)"
     )
 
-    pgr = record.get("pgr") or {}
+    blocks = [record[k] for k in ("pgr", "pgr_auroc") if isinstance(record.get(k), dict)]
     sec = sections["PGR per pair"]
-    if pgr:
+    if blocks:
         path = plots.pgr_bars(
             out / "pgr.png",
-            f"PGR ({pgr.get('metric', 'headline metric')})",
-            ["weak → w2s"],
-            np.array([_num(pgr.get("value"))]),
-            np.array([_num(pgr.get("ci_low"))]),
-            np.array([_num(pgr.get("ci_high"))]),
+            "PGR of this run (weak → w2s)",
+            [str(b.get("metric", "headline metric")) for b in blocks],
+            np.array([_num(b.get("value")) for b in blocks]),
+            np.array([_num(b.get("ci_low")) for b in blocks]),
+            np.array([_num(b.get("ci_high")) for b in blocks]),
         )
-        sec.image(path, "PGR of this run", "PGR with its paired-bootstrap interval")
-        if pgr.get("reason"):
-            sec.note(f"PGR undefined: {pgr['reason']}")
+        sec.image(path, "PGR of this run", "PGR per metric with its paired-bootstrap 95% interval")
+        for b in blocks:
+            if b.get("reason"):
+                sec.note(f"PGR on {b.get('metric')} undefined: {b['reason']}")
     else:
         sec.note("no PGR in this folder")
 
@@ -261,18 +316,29 @@ def _run_dir_sections(folder: Path, out: Path) -> tuple[str, list[Section]]:
     if checks:
         path = plots.bounds_vs_measured(out / "bounds.png", "Bounds vs measured", checks)
         sec.image(path, "bounds versus measured values")
+        sec.note(check_counts(checks, 1))
         sec.table(
-            ["check", "bound", "measured", "holds"],
-            [[c["name"], c["bound"], c["measured"], c["holds"]] for c in checks],
-        )
+            ["check", "bound", "measured", "holds", "applies", "why it does not apply"],
+            [[c["name"], c["bound"], c["measured"], c["holds"], c["applies"], c["reason"]]
+             for c in checks],
+        )  # fmt: skip
     else:
         sec.note("no bounds block in this run")
 
     sec = sections["Over-optimization"]
     if epochs_path.is_file():
+        from w2sg.experiments.epochs import epochs_title
+
         cols = read_epochs_csv(epochs_path)
-        path = plots.epoch_curves(out / "epochs.png", "Over-optimization of the w2s student", cols)
-        sec.image(path, "over-optimization curves", "from epochs.csv (w2sg epochs)")
+        config_path = folder / "epochs_config.json"
+        study_config = _read_json(config_path) if config_path.is_file() else {}
+        title = epochs_title(study_config.get("loss"), study_config.get("train", "probe"))
+        path = plots.epoch_curves(out / "epochs.png", title, cols)
+        sec.image(
+            path,
+            "over-optimization curves",
+            "from epochs.csv: the same figure as epochs.png of `w2sg epochs`",
+        )
     else:
         sec.note("no epochs.csv in this folder (write one with `w2sg epochs --out`)")
 
@@ -295,7 +361,15 @@ def _run_dir_sections(folder: Path, out: Path) -> tuple[str, list[Section]]:
 
 def _store_sections(db: Path, out: Path, n_boot: int) -> tuple[str, list[Section]]:
     from w2sg.experiments.store import ResultStore
-    from w2sg.experiments.studies import correlation_table, study_groups, w2s_error, weak_table
+    from w2sg.experiments.studies import (
+        correlation_table,
+        flag_counts,
+        format_flag_counts,
+        pgr_summary,
+        study_groups,
+        w2s_error,
+        weak_table,
+    )
 
     with ResultStore(db, read_only=True) as store:
         rows = store.rows()
@@ -309,17 +383,44 @@ def _store_sections(db: Path, out: Path, n_boot: int) -> tuple[str, list[Section
     by_task: dict[tuple[str, str, str], list[dict[str, Any]]] = {}
     for r in rows:
         by_task.setdefault((str(r["task"]), str(r["strong"]), str(r["head"])), []).append(r)
-    summary.table(  # the median PGR: per-run PGRs explode when a weak model nears the ceiling
+    summaries = {
+        key: pgr_summary([r for r in rs if r["status"] == "done"])
+        for key, rs in by_task.items()
+        if any(r["status"] == "done" for r in rs)
+    }
+    summary.table(
         ["task", "strong", "head", "runs", "done", "failed", "weak models", "mean w2s error",
-         "median PGR"],
+         "median PGR", "PGR of means", "median PGR (AUROC)", "PGR of means (AUROC)",
+         "flagged runs"],
         [
             [t, s, h, len(rs), sum(r["status"] == "done" for r in rs),
              sum(r["status"] == "failed" for r in rs), len({r["weak"] for r in rs}),
              _mean(w2s_error(r) for r in rs if r["status"] == "done"),
-             _median(_pgr(r)[0] for r in rs if r["status"] == "done")]
+             *_aggregates(summaries.get((t, s, h)))]
             for (t, s, h), rs in sorted(by_task.items())
         ],
     )  # fmt: skip
+    summary.note(
+        "median PGR: the median of the per-run PGRs over runs whose weak model is below the "
+        "ceiling, as openai/weak-to-strong reports it (n = runs that entered it); PGR of means: "
+        "the PGR of the mean weak, w2s and ceiling scores. Headline score: accuracy "
+        "(classification), MSE (regression), KL (probability)."
+    )
+    flagged = [r for r in done if (r.get("metrics") or {}).get("flags")]
+    if flagged:
+        summary.table(
+            ["task", "weak", "strong", "head", "seed", "flag", "reason"],
+            [
+                [r["task"], r["weak"], r["strong"], r["head"], r["seed"], _flag_label(f),
+                 f.get("reason")]
+                for r in flagged
+                for f in r["metrics"]["flags"]
+            ],
+            folded=f"flags: {len(flagged)} of {len(done)} finished runs carry flags "
+            f"({format_flag_counts(flag_counts(done))})",
+        )  # fmt: skip
+    else:
+        summary.note(f"flags: none of the {len(done)} finished runs carries a flag")
     seconds = [r["seconds"] for r in rows if isinstance(r.get("seconds"), int | float)]
     summary.note(
         f"{len(rows)} runs: {len(done)} done, {len(failed)} failed; "
@@ -377,7 +478,17 @@ def _store_sections(db: Path, out: Path, n_boot: int) -> tuple[str, list[Section
         pgr_groups.setdefault(key, {}).setdefault(str(r["weak"]), []).append(_pgr(r))
     for i, ((task, strong, head), by_weak) in enumerate(sorted(pgr_groups.items())):
         weak = sorted(by_weak)
-        stats = np.array([[_mean(v[j] for v in by_weak[w]) for j in range(3)] for w in weak])
+        one_seed = all(len(by_weak[w]) == 1 for w in weak)
+        if one_seed:  # one run per pair: its PGR and paired-bootstrap interval
+            stats = np.array([by_weak[w][0] for w in weak])
+            caption = "PGR per pair with its paired-bootstrap 95% interval"
+        else:  # several seeds: the median over seeds, each seed's PGR as a dot
+            med = [_median(v[0] for v in by_weak[w]) for w in weak]
+            stats = np.column_stack([med, [math.nan] * len(weak), [math.nan] * len(weak)])
+            caption = (
+                "bar: median PGR over seeds (runs whose weak model is not below the "
+                "ceiling have no PGR and are left out); dots: each seed's PGR"
+            )
         path = plots.pgr_bars(
             out / f"pgr-{i:02d}-{_slug(task, strong, head)}.png",
             f"{task}: weak → {strong} ({head})",
@@ -385,8 +496,9 @@ def _store_sections(db: Path, out: Path, n_boot: int) -> tuple[str, list[Section
             stats[:, 0],
             stats[:, 1],
             stats[:, 2],
+            points=None if one_seed else [[v[0] for v in by_weak[w]] for w in weak],
         )
-        sec.image(path, f"PGR per pair, {task}", "mean over seeds; bars: mean bootstrap interval")
+        sec.image(path, f"PGR per pair, {task}", caption)
     if not pgr_groups:
         sec.note("no finished runs")
     per_weak: dict[tuple[str, str, str, str], list[dict[str, Any]]] = {}
@@ -394,11 +506,12 @@ def _store_sections(db: Path, out: Path, n_boot: int) -> tuple[str, list[Section
         per_weak.setdefault((w["task"], w["strong"], w["head"], w["config_id"]), []).append(w)
     for (task, strong, head, _), ws in per_weak.items():
         sec.table(
-            ["weak", "seeds", "score", "weak", "w2s", "ceiling", "PGR", "op_norm",
-             "fro_sq_over_n", "predicted_gap", "k_w", "w2s error"],
+            ["weak", "seeds", "score", "weak", "w2s", "ceiling", "median PGR", "PGR of means",
+             "op_norm", "fro_sq_over_n", "predicted_gap", "k_w", "w2s error", "flags"],
             [[w["weak"], w["n_seeds"], w["score"], w["weak_score"], w["w2s_score"],
-              w["ceiling_score"], w["pgr"], w["op_norm"], w["fro_sq_over_n"], w["predicted_gap"],
-              w["k_weak"], w["error"]] for w in ws],
+              w["ceiling_score"], w["median_pgr"], w["pgr_of_means"], w["op_norm"],
+              w["fro_sq_over_n"], w["predicted_gap"], w["k_weak"], w["error"],
+              format_flag_counts(w["flags"])] for w in ws],
             folded=f"per weak model: {task}, weak → {strong} ({head}); means over seeds, "
             "largest w2s error first",
         )  # fmt: skip
@@ -442,8 +555,14 @@ def _store_sections(db: Path, out: Path, n_boot: int) -> tuple[str, list[Section
     if checks:
         path = plots.bounds_vs_measured(out / "bounds.png", "Bounds vs measured, all runs", checks)
         sec.image(path, "bounds versus measured values")
-        n_fail = sum(not c["holds"] for c in checks)
-        sec.note(f"{len(checks)} checks over {len(done)} runs; {n_fail} do not hold")
+        sec.note(check_counts(checks, len(done)))
+        reasons = _reason_rows(checks)
+        if reasons:
+            sec.table(
+                ["check", "why it does not apply", "checks", "of which do not hold"],
+                reasons,
+                folded="checks that do not apply, and why",
+            )
     else:
         sec.note("no bounds blocks in the finished runs")
 
@@ -474,6 +593,36 @@ def _store_sections(db: Path, out: Path, n_boot: int) -> tuple[str, list[Section
     else:
         sec.note("no theory blocks with predicted_gap and measured_gap")
     return f"w2sg report: {db.name}", list(sections.values())
+
+
+def _aggregates(summary: dict[str, Any] | None) -> list[Any]:
+    """Summary-table cells of :func:`w2sg.experiments.studies.pgr_summary`."""
+    if summary is None:
+        return [None] * 5
+    med = summary["median_pgr"]
+    cell = f"{med:.3g} (n = {summary['n_pgr']})" if math.isfinite(med) else "n/a"
+    if summary["n_pgr_excluded"]:
+        cell += f", {summary['n_pgr_excluded']} excluded"
+    from w2sg.experiments.studies import format_flag_counts
+
+    flagged = format_flag_counts(summary["flags"])
+    return [cell, summary["pgr_of_means"], summary.get("median_pgr_auroc"),
+            summary.get("pgr_of_means_auroc"), flagged or "none"]  # fmt: skip
+
+
+def _flag_label(flag: dict[str, Any]) -> str:
+    code = str(flag.get("code"))
+    return f"{code} ({flag['model']})" if flag.get("model") else code
+
+
+def _flags_block(section: Section, flags: Any) -> None:
+    """The flags of one run as a table, or a line saying there are none (or none recorded)."""
+    if flags is None:
+        section.note("flags: not recorded (a run written by an older w2sg)")
+    elif not flags:
+        section.note("flags: none")
+    else:
+        section.table(["flag", "reason"], [[_flag_label(f), f.get("reason")] for f in flags])
 
 
 def _pgr(row: dict[str, Any]) -> tuple[float, float, float]:

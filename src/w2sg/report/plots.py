@@ -89,12 +89,15 @@ def pgr_bars(
     values: np.ndarray,
     ci_low: np.ndarray,
     ci_high: np.ndarray,
+    points: Sequence[Sequence[float]] | None = None,
 ) -> Path:
-    """PGR per weak → strong pair with its bootstrap interval (NaN PGRs are drawn as 'n/a')."""
+    """PGR per weak → strong pair with its bootstrap interval (NaN PGRs are drawn as 'n/a').
+
+    ``points``: per bar, values drawn as dots over it (each seed's PGR), with a legend entry."""
     plt = _plt()
     n = len(labels)
     fig, ax = plt.subplots(figsize=(max(5.0, 0.55 * n + 2.5), 4.0), constrained_layout=True)
-    draw_pgr(ax, labels, values, ci_low, ci_high)
+    draw_pgr(ax, labels, values, ci_low, ci_high, points)
     ax.set_title(title, fontsize=11)
     return _save(fig, path)
 
@@ -105,8 +108,10 @@ def draw_pgr(
     values: np.ndarray,
     ci_low: np.ndarray,
     ci_high: np.ndarray,
+    points: Sequence[Sequence[float]] | None = None,
 ) -> None:
-    """Draw PGR bars with their bootstrap intervals on ``ax`` (NaN PGRs as grey 'n/a' bars)."""
+    """Draw PGR bars with their bootstrap intervals on ``ax`` (NaN PGRs as grey 'n/a' bars);
+    ``points``: per bar, values drawn as dots over it (each seed's PGR), with a legend entry."""
     n = len(labels)
     v = np.asarray(values, float)
     lo, hi = np.asarray(ci_low, float), np.asarray(ci_high, float)
@@ -120,6 +125,13 @@ def draw_pgr(
     for p, x in zip(pos, v, strict=True):
         if not np.isfinite(x):
             ax.text(p, 0.0, "n/a", ha="center", va="bottom", fontsize=8)
+    if points is not None:
+        xs = [p for p, vals in zip(pos, points, strict=True) for _ in vals]
+        ys = [float(y) for vals in points for y in vals]
+        keep = np.isfinite(ys)
+        ax.scatter(np.asarray(xs)[keep], np.asarray(ys)[keep], s=14, color="k", zorder=3,
+                   label="one seed")  # fmt: skip
+        ax.legend(fontsize=7)
     ax.axhline(0.0, color="k", lw=0.8)
     ax.axhline(1.0, color="0.5", lw=0.8, ls=":")
     ax.set_xticks(pos)
@@ -206,7 +218,9 @@ def bins_of(proba: np.ndarray, truth: np.ndarray, n_bins: int = 10) -> dict[str,
 def bounds_vs_measured(path: Path, title: str, checks: list[dict[str, Any]]) -> Path:
     """Left: two-sided bounds, the bound on |L(student) − L(weak)| (x) against the measured
     |difference| (y), log-log. Right: misfit inequalities, err_weak − misfit (x) against err_w2s
-    (y). A check holds on or below the diagonal; failures are red crosses."""
+    (y). A check holds on or below the diagonal. Checks that apply: filled circles, violations red
+    crosses; checks that do not apply (premise not met, out of sample, or unchecked): hollow
+    circles whatever their outcome. Each marker kind drawn has a legend entry."""
     plt = _plt()
     fig, axes = plt.subplots(1, 2, figsize=(10, 4.2), constrained_layout=True)
     families = sorted({c["family"] for c in checks if c["kind"] == "two_sided"})
@@ -217,11 +231,8 @@ def bounds_vs_measured(path: Path, title: str, checks: list[dict[str, Any]]) -> 
         sel = [c for c in checks if c["kind"] == "two_sided" and c["family"] == fam]
         x = np.array([max(c["bound"], tiny) for c in sel])
         y = np.array([max(c["measured"], tiny) for c in sel])
-        ok = np.array([c["holds"] for c in sel])
         pts_all.append(np.r_[x, y])
-        ax.scatter(x[ok], y[ok], s=22, color=f"C{i}", label=fam, alpha=0.8)
-        if (~ok).any():
-            ax.scatter(x[~ok], y[~ok], s=40, color="red", marker="x")
+        _check_markers(ax, x, y, sel, f"C{i}", fam)
     if pts_all:
         allv = np.concatenate(pts_all)
         lim = (allv.min() / 2, allv.max() * 2)
@@ -243,10 +254,7 @@ def bounds_vs_measured(path: Path, title: str, checks: list[dict[str, Any]]) -> 
             part = [c for c in sel if c["split"] == split]
             x = np.array([c["bound"] for c in part])
             y = np.array([c["measured"] for c in part])
-            ok = np.array([c["holds"] for c in part])
-            ax.scatter(x[ok], y[ok], s=22, color=f"C{i}", label=f"misfit ({split})")
-            if (~ok).any():
-                ax.scatter(x[~ok], y[~ok], s=40, color="red", marker="x")
+            _check_markers(ax, x, y, part, f"C{i}", f"misfit ({split})")
         vals = np.array([[c["bound"], c["measured"]] for c in sel]).ravel()
         lim = (min(0.0, vals.min()), vals.max() * 1.1 + 1e-12)
         ax.plot(lim, lim, "k:", lw=1, label="bound = measured")
@@ -260,6 +268,27 @@ def bounds_vs_measured(path: Path, title: str, checks: list[dict[str, Any]]) -> 
     ax.grid(alpha=0.3)
     fig.suptitle(title, fontsize=11)
     return _save(fig, path)
+
+
+def _check_markers(
+    ax: Any, x: np.ndarray, y: np.ndarray, checks: list[dict[str, Any]], color: str, label: str
+) -> None:
+    """Filled circles (apply, hold), red crosses (apply, violated), hollow circles (do not
+    apply); one legend entry per kind drawn, the last two shared across families."""
+    applies = np.array([c.get("applies", True) is True for c in checks], dtype=bool)
+    ok = np.array([bool(c["holds"]) for c in checks], dtype=bool)
+    drawn = {h.get_label() for h in ax.collections}
+    if (applies & ok).any():
+        ax.scatter(x[applies & ok], y[applies & ok], s=22, color=color, label=label, alpha=0.8)
+    bad = applies & ~ok
+    if bad.any():
+        name = "violated (applies, does not hold)"
+        ax.scatter(x[bad], y[bad], s=40, color="red", marker="x",
+                   label=name if name not in drawn else "_nolegend_")  # fmt: skip
+    if (~applies).any():
+        name = f"{label}: does not apply"
+        ax.scatter(x[~applies], y[~applies], s=26, facecolors="none", edgecolors=color,
+                   label=name if name not in drawn else "_nolegend_")  # fmt: skip
 
 
 def gap_scatter(
@@ -311,46 +340,11 @@ def gap_bars(path: Path, title: str, values: dict[str, float]) -> Path:
 
 
 def epoch_curves(path: Path, title: str, columns: dict[str, np.ndarray]) -> Path:
-    """Over-optimisation curves from ``epochs.csv``: error, loss, divergences and calibration of
-    the w2s student (and the weak model) against epochs, each panel with the columns it finds."""
-    plt = _plt()
-    panels = [
-        ("0-1 error (test)", ("w2s_error", "weak_error", "disagreement", "err_lower", "err_upper")),
-        ("cross-entropy (test)", ("w2s_ce", "weak_ce")),
-        ("divergence to the weak model", ("d_fwd", "d_rev", "d_fwd_train", "d_rev_train", "tv")),
-        ("calibration (test)", ("smooth_ce", "weak_smooth_ce", "ece", "weak_ece")),
-    ]
-    used = [(label, [c for c in cols if c in columns]) for label, cols in panels]
-    used = [(label, cols) for label, cols in used if cols]
-    if not used:
-        numeric = [c for c in columns if c != "epoch"]
-        used = [("value", numeric[:8])]
-    x = columns["epoch"]
-    n = len(used)
-    ncols = min(n, 2)
-    nrows = -(-n // ncols)
-    fig, axes = plt.subplots(
-        nrows, ncols, figsize=(5.6 * ncols, 4.0 * nrows), constrained_layout=True, squeeze=False
-    )
-    for ax in axes.flat[n:]:
-        ax.set_visible(False)
-    for ax, (label, cols) in zip(axes.flat, used, strict=False):
-        greys = iter(("0.35", "0.65"))
-        for i, c in enumerate(cols):
-            style = "--" if c.endswith(("_lower", "_upper")) else "o-"
-            color = next(greys, "0.5") if c.startswith("weak") else f"C{i}"
-            ax.plot(x, columns[c], style, color=color, label=c, ms=3)
-        ax.set_xscale("log", base=2)
-        if label.startswith("divergence"):
-            finite = np.concatenate([np.asarray(columns[c], float) for c in cols])
-            if np.all(finite[np.isfinite(finite)] > 0):
-                ax.set_yscale("log")
-        ax.set_xlabel("epochs of the w2s student")
-        ax.set_ylabel(label)
-        ax.legend(fontsize=7)
-        ax.grid(alpha=0.3)
-    fig.suptitle(title, fontsize=11)
-    return _save(fig, path)
+    """The over-optimisation figure from the columns of ``epochs.csv``: the same drawing as
+    ``w2sg epochs``' ``epochs.png`` (:func:`w2sg.experiments.epochs.plot_epochs`)."""
+    from w2sg.experiments.epochs import plot_epochs
+
+    return plot_epochs(path, columns, title)
 
 
 def rank_bars(path: Path, ranking: dict[str, Any]) -> Path:

@@ -18,7 +18,8 @@ def _fmt(x: Any, digits: int = 4) -> str:
 
 
 def format_summary(record: dict[str, Any]) -> str:
-    """A readable table of one run: weak / w2s / ceiling, PGR, theory and bounds highlights."""
+    """A readable table of one run: weak / w2s / ceiling / baseline, PGR (headline and AUROC),
+    flags, theory and bounds highlights."""
     task = record["task"]
     cols = {
         "classification": ["accuracy", "auroc", "cross_entropy", "ece", "smooth_ce"],
@@ -32,16 +33,20 @@ def format_summary(record: dict[str, Any]) -> str:
         lines.append("classes: " + ", ".join(f"{i} = {c}" for c, i in mapping.items()))
     lines.append("")
     lines.append(f"{'model':<10}" + "".join(f"{c:>15}" for c in cols))
-    for model in ("weak", "w2s", "ceiling"):
-        row = record[model]
-        lines.append(f"{model:<10}" + "".join(f"{_fmt(row.get(c)):>15}" for c in cols))
-    p = record["pgr"]
-    pgr = f"PGR ({p['metric']}, test): {_fmt(p['value'], 3)}"
-    if p.get("ci_low") is not None:
-        pgr += f"  95% CI [{_fmt(p['ci_low'], 3)}, {_fmt(p['ci_high'], 3)}]"
-    if p.get("reason"):
-        pgr += f"  ({p['reason']})"
-    lines += ["", pgr]
+    for model in ("weak", "w2s", "ceiling", "baseline"):
+        row = record.get(model)
+        if row is not None:
+            lines.append(f"{model:<10}" + "".join(f"{_fmt(row.get(c)):>15}" for c in cols))
+    if record.get("baseline") is not None:
+        lines.append(f"({_BASELINE[task]})")
+    lines.append("")
+    for key in ("pgr", "pgr_auroc"):
+        if record.get(key):
+            lines.append(_pgr_line(record[key]))
+    flags = record.get("flags")
+    if flags is not None:
+        lines.append("flags: " + ("none" if not flags else ", ".join(_flag_name(f) for f in flags)))
+        lines += [f"  {_flag_name(f)}: {f['reason']}" for f in flags]
     ens = record.get("ensemble")
     if ens:
         weights = ens.get("weights") or [None] * len(ens["members"])
@@ -114,13 +119,38 @@ def format_summary(record: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+_BASELINE = {
+    "classification": "baseline: every row gets the training labels' class frequencies; "
+    "its accuracy is the majority-class rate",
+    "regression": "baseline: every row gets the mean of the training targets",
+    "probability": "baseline: every row gets the mean training probability",
+}
+
+
+def _pgr_line(p: dict[str, Any]) -> str:
+    """``PGR (metric, test): value  95% CI [lo, hi]``, or why it is undefined."""
+    text = f"{'PGR (' + p['metric'] + ', test):':<22}{_fmt(p['value'], 3)}"
+    if p.get("ci_low") is not None:
+        text += f"  95% CI [{_fmt(p['ci_low'], 3)}, {_fmt(p['ci_high'], 3)}]"
+    if p.get("reason"):
+        text += f"  ({p['reason']})"
+    return text
+
+
+def _flag_name(flag: dict[str, Any]) -> str:
+    return f"{flag['code']}({flag['model']})" if flag.get("model") else str(flag["code"])
+
+
 def _bound_row(entry: dict[str, Any]) -> str:
     """One line for a bound ``{measured, weak, lower, upper, holds}`` or a misfit entry."""
     if "misfit" in entry:
-        return (
+        text = (
             f"err_w2s {_fmt(entry['err_w2s'])} ≤ err_weak − misfit = {_fmt(entry['err_weak'])} − "
             f"{_fmt(entry['misfit'])}   holds {entry['holds']}"
         )
+        if entry.get("applies") is not True and entry.get("reason"):
+            text += f"\n{'':<26}does not apply: {entry['reason']}"
+        return text
     return (
         f"measured {_fmt(entry['measured'])}  weak {_fmt(entry.get('weak'))}  "
         f"bound [{_fmt(entry.get('lower'))}, {_fmt(entry.get('upper'))}]  holds {entry['holds']}"

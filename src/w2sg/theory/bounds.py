@@ -267,7 +267,22 @@ def calibration_bound(
 
 
 # -- sections 5.3 and 5.4 -----------------------------------------------------------------------
-def _misfit_entry(err_weak: float, err_w2s: float, misfit: float) -> dict[str, Any]:
+#: Relative residual under which the ceiling is taken to reproduce the truth on D̂ (realizable).
+REALIZABLE_TOL = 1e-6
+
+OUT_OF_SAMPLE = (
+    "out of sample: the inequality is guaranteed only on D̂ (w2s_train), where the student was "
+    "fitted; on test it is a measurement, and a failure is not a violation"
+)
+
+
+def _misfit_entry(
+    err_weak: float,
+    err_w2s: float,
+    misfit: float,
+    applies: bool | None = None,
+    reason: str | None = None,
+) -> dict[str, Any]:
     slack = err_weak - misfit - err_w2s
     tol = TOL * max(1.0, abs(err_weak), abs(misfit))
     return {
@@ -276,10 +291,46 @@ def _misfit_entry(err_weak: float, err_w2s: float, misfit: float) -> dict[str, A
         "misfit": float(misfit),
         "holds": bool(slack >= -tol),
         "slack": float(slack),
+        "applies": applies,
+        "reason": reason,
     }
 
 
-def misfit_sq(truth: ArrayLike, weak_pred: ArrayLike, student_pred: ArrayLike) -> dict[str, Any]:
+def misfit_premise(
+    split: str, residual: float | None, scale: float = 1.0, *, loss: str = "squared"
+) -> tuple[bool | None, str | None]:
+    """Whether the misfit inequality is guaranteed for one entry, and why not.
+
+    The inequality (THEORY §5.3-5.4) holds on the sample where the student was fitted when the
+    student is the projection of the weak labels onto a convex class that contains the truth F*.
+    ``split`` ``test``: never guaranteed (out of sample). ``train``: guaranteed iff the truth is
+    realizable, judged by the ceiling — the same head fitted to F* on D̂ — reproducing it:
+    ``residual`` = its training loss against F* (mean squared error, or mean KL for ``loss`` =
+    ``"kl"``) ≤ :data:`REALIZABLE_TOL` · max(1, ``scale``). ``residual`` None: not checked.
+    Returns ``(applies, reason)``; ``reason`` is None when the premise holds.
+    """
+    if split != "train":
+        return False, OUT_OF_SAMPLE
+    if residual is None or not np.isfinite(residual):
+        return None, "premise not checked: no ceiling fit on D̂ was given"
+    if residual <= REALIZABLE_TOL * max(1.0, scale):
+        return True, None
+    what = "mean KL(F* ‖ F_ceiling)" if loss == "kl" else "mean (F* − F_ceiling)²"
+    return False, (
+        f"premise not met: the truth is not in the head's class on D̂ (the ceiling, fitted to it, "
+        f"leaves {what} = {residual:.3g}); the inequality assumes a realizable convex class "
+        "(THEORY §5.3), so a failure is not a violation"
+    )
+
+
+def misfit_sq(
+    truth: ArrayLike,
+    weak_pred: ArrayLike,
+    student_pred: ArrayLike,
+    *,
+    split: str | None = None,
+    ceiling_pred: ArrayLike | None = None,
+) -> dict[str, Any]:
     """Squared-loss misfit inequality of THEORY §5.3 ([C]).
 
         err_w2s = mean (F* − F_sw)²  ≤  err_weak − misfit = mean (F* − F_w)² − mean (F_sw − F_w)².
@@ -288,12 +339,22 @@ def misfit_sq(truth: ArrayLike, weak_pred: ArrayLike, student_pred: ArrayLike) -
     class containing F* (equality for an unconstrained linear class); on other samples it is a
     measurement. Arrays (n,) or (n, C) (squared differences summed over columns).
     ``slack`` = err_weak − misfit − err_w2s; ``holds`` = slack ≥ −1e-12·max(1, err_weak, misfit).
+    With ``split`` (``train``/``test``), ``applies`` and ``reason`` say whether the inequality is
+    guaranteed there (:func:`misfit_premise`; ``ceiling_pred``: the ceiling's outputs on the same
+    rows, fitted to ``truth``); without it both are None.
     """
     t = np.asarray(truth, dtype=np.float64)
+    applies: bool | None = None
+    reason: str | None = None
+    if split is not None:
+        residual = None if ceiling_pred is None else _mean_sq_diff(t, ceiling_pred)
+        applies, reason = misfit_premise(split, residual, float(np.mean(t**2)))
     return _misfit_entry(
         _mean_sq_diff(t, weak_pred),
         _mean_sq_diff(t, student_pred),
         _mean_sq_diff(student_pred, weak_pred),
+        applies,
+        reason,
     )
 
 
@@ -302,6 +363,9 @@ def misfit_kl(
     weak_proba: ArrayLike,
     student_proba: ArrayLike,
     eps: float = 1e-6,
+    *,
+    split: str | None = None,
+    ceiling_proba: ArrayLike | None = None,
 ) -> dict[str, Any]:
     """KL misfit inequality of THEORY §5.4 ([Y] extending [C]).
 
@@ -311,12 +375,32 @@ def misfit_kl(
     e.g. :class:`w2sg.heads.convex.ConvexKLHead`) and F* is in the class: first-order optimality
     gives Σ (F* − F_sw) log(F_sw / F_w) ≥ 0, and that sum is the slack. A sigmoid/softmax head or
     forward-KL training carries no such guarantee. ``truth_proba``: labels (n,) or (n, C).
-    Clipping at ``eps`` as in :func:`w2sg.metrics.mean_kl`.
+    Clipping at ``eps`` as in :func:`w2sg.metrics.mean_kl`. ``split``/``ceiling_proba``: as in
+    :func:`misfit_sq`, with the ceiling's mean KL(F* ‖ F_ceiling) as the realizability residual;
+    one-hot truth never is in the class (its probabilities lie in [ε, 1 − ε]).
     """
     check_eps(eps)
     w, s = _pair(weak_proba, student_proba)
     table = _truth_table(truth_proba, w.shape[0], w.shape[1], "truth_proba")
-    return _misfit_entry(mean_kl(table, w, eps), mean_kl(table, s, eps), mean_kl(s, w, eps))
+    applies: bool | None = None
+    reason: str | None = None
+    if split is not None:
+        one_hot = bool(np.all((table == 0.0) | (table == 1.0)))
+        if split == "train" and one_hot:
+            applies, reason = (
+                False,
+                (
+                    "premise not met: one-hot truth is outside the convex class (probabilities "
+                    "in [ε, 1 − ε]), so the inequality is not guaranteed even on D̂; a failure is "
+                    "not a violation"
+                ),
+            )
+        else:
+            residual = None if ceiling_proba is None else mean_kl(table, ceiling_proba, eps)
+            applies, reason = misfit_premise(split, residual, loss="kl")
+    return _misfit_entry(
+        mean_kl(table, w, eps), mean_kl(table, s, eps), mean_kl(s, w, eps), applies, reason
+    )
 
 
 # -- the block the pipeline stores --------------------------------------------------------------
@@ -349,6 +433,8 @@ def bounds_block(
     w2s_test: ArrayLike,
     eps: float = 1e-6,
     gamma_p: float | None = None,
+    ceiling_hat: ArrayLike | None = None,
+    ceiling_test: ArrayLike | None = None,
 ) -> dict[str, Any]:
     """All section-5 checks of one run, as a JSON-able dict (stored in ``RunResult.bounds``).
 
@@ -365,6 +451,9 @@ def bounds_block(
     head's raw outputs (before any clipping into a probability): the inequality is exact for the
     values the head was fitted to. Classification: (n, C) outputs of a head fitted to one-hot
     targets (column 1 when C = 2), or (n,) outputs of a binary head fitted to ±1 targets.
+    ``ceiling_hat``/``ceiling_test``: the ceiling's outputs (same form as the student's); with
+    them each misfit entry says whether its premise holds (``applies``, ``reason``:
+    :func:`misfit_premise`); without them the test side is still marked out of sample.
     """
     notes: list[str] = []
     block: dict[str, Any] = {}
@@ -398,9 +487,9 @@ def bounds_block(
                 "head 'convex_kl' predicts probabilities; use --head ridge for regression"
             )
         sides = {}
-        for split, truth, weak, w2s in (
-            ("train", truth_hat, weak_hat, w2s_hat),
-            ("test", truth_test, weak_test, w2s_test),
+        for split, truth, weak, w2s, ceiling in (
+            ("train", truth_hat, weak_hat, w2s_hat, ceiling_hat),
+            ("test", truth_test, weak_test, w2s_test, ceiling_test),
         ):
             w_tab, s_tab = _as_table(weak, "weak"), _as_table(w2s, "w2s")
             t_tab = (
@@ -408,7 +497,8 @@ def bounds_block(
                 if task == "probability"
                 else _truth_table(truth, *w_tab.shape)
             )
-            sides[split] = misfit_kl(t_tab, w_tab, s_tab, eps)
+            c_tab = None if ceiling is None else _as_table(ceiling, "ceiling")
+            sides[split] = misfit_kl(t_tab, w_tab, s_tab, eps, split=split, ceiling_proba=c_tab)
         block["misfit_kl"] = sides
         if task == "classification":
             notes.append(
@@ -417,11 +507,12 @@ def bounds_block(
             )
     elif head in ("ridge", "least_squares"):
         sides = {}
-        for split, truth, weak, w2s in (
-            ("train", truth_hat, weak_hat, w2s_hat),
-            ("test", truth_test, weak_test, w2s_test),
+        for split, truth, weak, w2s, ceiling in (
+            ("train", truth_hat, weak_hat, w2s_hat, ceiling_hat),
+            ("test", truth_test, weak_test, w2s_test, ceiling_test),
         ):
             w_vals, s_vals = _sq_values(weak), _sq_values(w2s)
+            c_vals = None if ceiling is None else _sq_values(ceiling)
             n_cols = np.asarray(weak).shape[1] if np.ndim(weak) == 2 else 2
             if task == "classification":
                 t_vals = _sq_values(_truth_table(truth, len(w_vals), n_cols))
@@ -429,7 +520,7 @@ def bounds_block(
                     t_vals = 2.0 * t_vals - 1.0  # a binary head fitted to ±1 targets
             else:
                 t_vals = _sq_values(np.asarray(truth, dtype=np.float64))
-            sides[split] = misfit_sq(t_vals, w_vals, s_vals)
+            sides[split] = misfit_sq(t_vals, w_vals, s_vals, split=split, ceiling_pred=c_vals)
         block["misfit_sq"] = sides
     elif head == "softmax":
         notes.append(
