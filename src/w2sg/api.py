@@ -36,7 +36,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from w2sg.config import MODELS, KernelConfig, RunConfig, default_head
+from w2sg.config import KERNEL_OPTIONS, MODELS, KernelConfig, RunConfig, default_head
 from w2sg.errors import W2SGError
 
 if TYPE_CHECKING:
@@ -67,23 +67,7 @@ __all__ = [
 # Command-line spellings of RunConfig fields (``--bootstrap``) and the negated switches.
 _ALIASES = {"bootstrap": "n_bootstrap"}
 _NEGATED = {"no_theory": "theory", "no_bounds": "bounds"}
-_KERNEL_OPTIONS = (
-    "k_weak",
-    "k_strong",
-    "variance",
-    "noise_floor",
-    "gavish_donoho",
-    "mp_edge",
-    "parallel_analysis",
-    "sigma_estimate",
-    "noise_sigma_weak",
-    "noise_sigma_strong",
-    "hard",
-    "gamma_weak",
-    "gamma_strong",
-    "center",
-    "no_center",
-)
+_KERNEL_OPTIONS = (*KERNEL_OPTIONS, "center", "no_center")
 
 
 # --------------------------------------------------------------------------------------------

@@ -105,6 +105,26 @@ def default_head(task: str) -> str:
     return "ridge" if task == "regression" else "softmax"
 
 
+#: The keyword options of :meth:`KernelConfig.from_options` that pick a k rule or set γ; they are
+#: also the ``argparse`` destinations of the kernel flags (``w2sg run``, ``w2sg metric``) and the
+#: Python API's kernel keywords (which add ``center`` and its negation ``no_center``).
+KERNEL_OPTIONS: tuple[str, ...] = (
+    "k_weak",
+    "k_strong",
+    "variance",
+    "noise_floor",
+    "gavish_donoho",
+    "mp_edge",
+    "parallel_analysis",
+    "sigma_estimate",
+    "noise_sigma_weak",
+    "noise_sigma_strong",
+    "hard",
+    "gamma_weak",
+    "gamma_strong",
+)
+
+
 @dataclass(frozen=True)
 class KernelConfig:
     """How the principal kernels of THEORY.md section 3 are built.

@@ -10,7 +10,7 @@ import numpy as np
 
 from w2sg.atomic import save_npy
 from w2sg.cli.checks import check_out_file, seed
-from w2sg.config import TASKS, KernelConfig
+from w2sg.config import KERNEL_OPTIONS, TASKS, KernelConfig
 from w2sg.errors import W2SGError
 
 
@@ -55,25 +55,6 @@ def add_kernel_arguments(parser: argparse.ArgumentParser) -> None:
         "--gamma-strong", type=float, help="explicit γ of the strong kernel (else β_s + δ_s)"
     )
     k.add_argument("--no-center", action="store_true", help="do not centre representations")
-
-
-#: The ``argparse`` destinations of :func:`add_kernel_arguments` (``no_center`` is ``center``
-#: negated); the Python API takes the same names as keyword options.
-KERNEL_OPTIONS: tuple[str, ...] = (
-    "k_weak",
-    "k_strong",
-    "variance",
-    "noise_floor",
-    "gavish_donoho",
-    "mp_edge",
-    "parallel_analysis",
-    "sigma_estimate",
-    "noise_sigma_weak",
-    "noise_sigma_strong",
-    "hard",
-    "gamma_weak",
-    "gamma_strong",
-)
 
 
 def kernel_options(args: argparse.Namespace) -> dict[str, Any]:

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -354,20 +354,16 @@ def epoch_study(
     schedule = set(epochs)
     rows: list[dict[str, Any]] = []
 
-    def record(epoch: int, head: SoftmaxHead) -> None:
+    def record(
+        epoch: int, predict: Callable[[np.ndarray], np.ndarray], test: Any, hat: Any
+    ) -> None:
+        """One row of the study after ``epoch`` (scheduled epochs only); ``predict`` maps the
+        student's inputs ``test``/``hat`` (representation rows or row indices) to probabilities."""
         if epoch in schedule:
             rows.append(
-                _row(
-                    epoch,
-                    truth_test,
-                    labels_test,
-                    weak_test,
-                    head.predict_proba(strong[te]),
-                    weak_hat,
-                    head.predict_proba(strong[hat]),
-                    config.eps,
-                )
-            )
+                _row(epoch, truth_test, labels_test, weak_test, predict(test), weak_hat,
+                     predict(hat), config.eps)
+            )  # fmt: skip
 
     notes = []
     if student is None:
@@ -379,29 +375,18 @@ def epoch_study(
             lr=config.lr,
             batch_size=config.batch_size,
             seed=config.seed + 1,
-        ).fit(strong[hat], weak_hat, epoch_callback=record)
+        ).fit(
+            strong[hat],
+            weak_hat,
+            epoch_callback=lambda e, head: record(e, head.predict_proba, strong[te], strong[hat]),
+        )
     else:
         from dataclasses import replace
 
         ft = replace(config.finetune, epochs=max(epochs), select="last", patience=None)
         learner = student.learner("w2s", replace(config, finetune=ft), config.seed + 1)
 
-        def on_epoch(epoch: int, fitted: Any) -> None:
-            if epoch in schedule:
-                rows.append(
-                    _row(
-                        epoch,
-                        truth_test,
-                        labels_test,
-                        weak_test,
-                        fitted.predict(te),
-                        weak_hat,
-                        fitted.predict(hat),
-                        config.eps,
-                    )  # fmt: skip
-                )
-
-        learner.fit(hat, weak_hat, on_epoch=on_epoch)
+        learner.fit(hat, weak_hat, on_epoch=lambda e, fitted: record(e, fitted.predict, te, hat))
         notes.append(
             f"student: {student.model} fine-tuned ({student.mode}), "
             f"{learner.info()['trainable_params']:,} trainable parameters"
