@@ -31,7 +31,6 @@ from w2sg.metrics import (
     disagreement,
     ece,
     mean_kl,
-    mean_tv,
     smooth_calibration_error,
     smooth_calibration_error_ovr,
 )
@@ -77,17 +76,64 @@ def _pair(weak: ArrayLike, student: ArrayLike) -> tuple[np.ndarray, np.ndarray]:
     return w, s
 
 
-def _divergence(p_hat: np.ndarray, q_hat: np.ndarray) -> float:
+def _others(x: np.ndarray) -> np.ndarray:
+    """Σ_{k≠j} x_k for every column j, as prefix + suffix sums (no S − x_j cancellation)."""
+    zero = np.zeros((x.shape[0], 1))
+    before = np.concatenate([zero, np.cumsum(x[:, :-1], axis=1)], axis=1)
+    after = np.concatenate([np.cumsum(x[:, :0:-1], axis=1)[:, ::-1], zero], axis=1)
+    return np.asarray(before + after)
+
+
+def _clipped_difference(p: np.ndarray, q: np.ndarray, eps: float) -> np.ndarray:
+    """p̂ − q̂ of the clipped, renormalised rows, accurate relative to the difference itself.
+
+    With c = clip(p, ε, 1), S = Σ_k c_k (likewise d, T for q), Δ = c − d and sums over the other
+    columns c̄_j = Σ_{k≠j} c_k, Δ̄_j = Σ_{k≠j} Δ_k:
+
+        p̂_j − q̂_j = c_j/S − d_j/T = (Δ_j c̄_j − c_j Δ̄_j) / (S T).
+
+    Subtracting the rounded rows instead (``clip_rows(p) − clip_rows(q)``) loses every difference
+    below the spacing of the large entries (2.2e-16 near 1): on a saturated row clipped at ε = 1e-8,
+    the change of the clipped entry (~1e-17) survives but its counterpart near 1 rounds to 0, so
+    ½ Σ |p̂ − q̂| came out half the true TV and the TV bound (radius TV/γ_p) failed by 1.3e-10.
+    Δ is exact whenever p ≈ q (Sterbenz) and no term above cancels against a probability, so the
+    error is about 1e-16 relative to |Δ| · c̄ (1 − p̂_j would lose 1e-16 / c̄_j instead).
+    """
+    c, d = np.clip(p, eps, 1.0), np.clip(q, eps, 1.0)
+    delta = c - d
+    scale = c.sum(axis=1, keepdims=True) * d.sum(axis=1, keepdims=True)
+    return np.asarray((delta * _others(c) - c * _others(delta)) / scale)
+
+
+def _one_plus_x_log(x: np.ndarray) -> np.ndarray:
+    """f(x) = (1 + x) log(1 + x) − x ≥ 0, accurate relative to f for every x > −1.
+
+    Near 0 the two terms cancel to x²/2 (relative rounding 1e-16/|x|), so |x| < 1e-2 takes the
+    series f(x) = Σ_{k≥2} (−x)^k / (k (k − 1)), truncated after k = 12 (error < 1e-19 · f).
+    """
+    out = (1.0 + x) * np.log1p(x) - x
+    small = np.abs(x) < 1e-2
+    if small.any():
+        xs = x[small]
+        series = np.zeros_like(xs)
+        for k in range(12, 1, -1):  # Horner from the smallest term
+            series += (-xs) ** k / (k * (k - 1))
+        out[small] = series
+    return np.maximum(out, 0.0)
+
+
+def _divergence(q_hat: np.ndarray, diff: np.ndarray) -> float:
     """L(P, Q) = mean_x Σ_c [p_c log(p_c / q_c) − p_c + q_c] on clipped, renormalised rows.
 
     Equal to :func:`w2sg.metrics.mean_kl` (Σ_c (p_c − q_c) = 0 per row), but every term is
-    non-negative and computed as p·log1p((p − q)/q) − (p − q), so the result is accurate relative
-    to its size when P ≈ Q. The naive Σ p log(p/q) has an absolute rounding error of about 1e-16,
-    which the Pinsker radius sqrt(d/2) would amplify to 1e-8 — far above the bounds' tolerance.
+    non-negative: with ``diff`` = p − q from :func:`_clipped_difference` and x = diff / q, the term
+    is q · f(x), f(x) = (1 + x) log(1 + x) − x (:func:`_one_plus_x_log`), so the result is accurate
+    relative to its size when P ≈ Q. The naive Σ p log(p/q) has an absolute rounding error of
+    about 1e-16, which the Pinsker radius sqrt(d/2) would amplify to 1e-8 — far above the bounds'
+    tolerance.
     """
-    diff = p_hat - q_hat
-    terms = p_hat * np.log1p(diff / q_hat) - diff
-    return max(float(np.mean(terms.sum(axis=1))), 0.0)
+    terms = q_hat * _one_plus_x_log(diff / q_hat)
+    return float(np.mean(terms.sum(axis=1)))
 
 
 def _truth_table(truth: ArrayLike, n: int, n_classes: int, name: str = "truth") -> np.ndarray:
@@ -169,8 +215,9 @@ def generalization_bound(
         gamma, source = float(gamma_p), "given"
     loss_student = mean_kl(table, s, eps)
     loss_weak = mean_kl(table, w, eps)
-    tv = mean_tv(w_hat, s_hat)
-    fwd, rev = _divergence(w_hat, s_hat), _divergence(s_hat, w_hat)
+    diff = _clipped_difference(w, s, eps)
+    tv = float(np.mean(0.5 * np.abs(diff).sum(axis=1)))
+    fwd, rev = _divergence(s_hat, diff), _divergence(w_hat, -diff)
     forms = {
         "tv": _two_sided(loss_student, loss_weak, tv / gamma),
         "pinsker_fwd": _two_sided(loss_student, loss_weak, np.sqrt(fwd / 2) / gamma),
@@ -229,7 +276,8 @@ def calibration_bound(
     w, s = _pair(weak_proba, student_proba)
     table = _truth_table(truth, *w.shape)
     w_hat, s_hat = clip_rows(w, eps), clip_rows(s, eps)
-    fwd, rev = _divergence(w_hat, s_hat), _divergence(s_hat, w_hat)
+    diff = _clipped_difference(w, s, eps)
+    fwd, rev = _divergence(s_hat, diff), _divergence(w_hat, -diff)
     if w.shape[1] == 2:
         classes = [1]
         sm_w = [smooth_calibration_error(table[:, 1], w_hat[:, 1])]
