@@ -190,3 +190,41 @@ def test_kill_9_mid_sweep_then_resume(tmp_path: Path) -> None:
         specs, db, workers=2, run_fn=fake_run, prepare_fn=fake_prepare, progress=False
     )
     assert (final.executed, final.skipped) == (0, 2 * n_weak)
+
+
+ENSEMBLE_SWEEP = {
+    "name": "ens",
+    "tasks": [{"name": "s", "dataset": "synthetic",
+               "params": {"n": 200, "n_weak": 3, "task": "classification", "noise_dim": 30}}],
+    "weak": ["weak_1", {"ensemble": ["weak_1", "weak_2", "weak_3"], "combine": "metric"}],
+    "strong": ["strong"],
+    "heads": ["ridge"],
+    "seeds": [0],
+    "run": {"n_bootstrap": 10},
+}  # fmt: skip
+
+
+@pytest.mark.ray
+def test_ensemble_members_reach_the_run_on_both_executors(
+    tmp_path: Path, ray_cluster: None
+) -> None:
+    """An ensemble's members travel to the worker as extra inputs (files on the local pool,
+    keyword object references on Ray) and the run combines them; same numbers on both."""
+    from w2sg.experiments.sweep import parse_sweep
+
+    stored = {}
+    for executor in ("local", "ray"):
+        db = tmp_path / f"{executor}.db"
+        summary = run_sweep(parse_sweep(ENSEMBLE_SWEEP), db, executor=executor, workers=2,
+                            progress=False)  # fmt: skip
+        assert (summary.executed, summary.failed) == (2, 0)
+        with ResultStore(db) as store:
+            stored[executor] = {r["weak"]: r for r in store.rows()}
+    ens = stored["ray"]["ensemble[metric](weak_1+weak_2+weak_3)"]
+    record = ens["metrics"]["ensemble"]
+    assert record["members"] == ["weak_1", "weak_2", "weak_3"] and len(record["weights"]) == 3
+    assert len(set(record["member_op_norm"])) == 3  # three representations, three op norms
+    for weak, row in stored["local"].items():
+        assert stored["ray"][weak]["metrics"]["w2s"] == row["metrics"]["w2s"]
+        assert stored["ray"][weak]["theory"] == row["theory"]
+    assert stored["local"][ens["weak"]]["metrics"]["ensemble"] == record

@@ -454,10 +454,14 @@ def _execute_for_ray(
     ids: np.ndarray,
     run_fn: RunFn,
     splits: np.ndarray | None = None,
+    **more: np.ndarray,
 ) -> dict:
+    """One run on Ray. ``more``: an ensemble's other members by role (``weak_member_1`` …): keyword
+    arguments, so that Ray resolves their object references."""
     inputs = dict(zip(ROLES, (weak, strong, labels, ids), strict=True))
     if splits is not None:
         inputs["splits"] = splits
+    inputs.update(more)
     return execute(spec_dict, inputs, run_fn)
 
 
@@ -545,9 +549,11 @@ def run_ray(
             args = {
                 role: unit_refs[unit.key][name] for role, (unit, name) in inputs_of(spec).items()
             }
+            extra = {r: args[r] for r in args if r not in (*ROLES, "splits")}
             ref = run.options(max_retries=0, **run_resources(spec)).remote(
-                spec.to_dict(), *(args[r] for r in ROLES), run_fn, splits=args.get("splits")
-            )
+                spec.to_dict(), *(args[r] for r in ROLES), run_fn, splits=args.get("splits"),
+                **extra,
+            )  # fmt: skip
             run_refs[ref] = spec
         while run_refs or prep_refs:
             ready, _ = ray.wait([*prep_refs, *run_refs], num_returns=1, timeout=_TICK_S)

@@ -25,7 +25,14 @@ from typing import Any
 import numpy as np
 
 from w2sg.errors import W2SGError
-from w2sg.experiments.sweep import SYNTHETIC, ModelRef, RunSpec, TaskSpec, canonical_json
+from w2sg.experiments.sweep import (
+    SYNTHETIC,
+    EnsembleRef,
+    ModelRef,
+    RunSpec,
+    TaskSpec,
+    canonical_json,
+)
 
 #: ``run_fn(spec, weak, strong, labels, ids[, given_splits=...]) -> {"metrics": ..., ...}``;
 #: ``given_splits`` is passed only when the dataset has its own splits.
@@ -36,6 +43,13 @@ PrepareFn = Callable[["DataUnit", list[str]], list[np.ndarray]]
 
 #: The inputs of one run, by role.
 ROLES: tuple[str, ...] = ("weak", "strong", "labels", "ids")
+
+
+def member_roles(spec: RunSpec) -> list[str]:
+    """The input roles of the weak side's representations: ``weak`` for a single weak model;
+    ``weak``, ``weak_member_1``, … ``weak_member_{M-1}`` for the M members of an ensemble (in
+    order)."""
+    return ["weak", *(f"weak_member_{j}" for j in range(1, len(spec.weak.models)))]
 
 
 @dataclass(frozen=True)
@@ -82,10 +96,15 @@ class DataUnit:
 
 def inputs_of(spec: RunSpec) -> dict[str, tuple[DataUnit, str]]:
     """The unit and array name that hold each input (``weak``, ``strong``, ``labels``, ``ids``)."""
+    roles = member_roles(spec)
     if spec.dataset == SYNTHETIC:
         unit = DataUnit(SYNTHETIC, SYNTHETIC, spec.params, None, spec.data_seed)
+        members = {
+            role: (unit, f"repr:{ref.label}")
+            for role, ref in zip(roles, spec.weak.models, strict=True)
+        }
         return {
-            "weak": (unit, f"repr:{spec.weak.label}"),
+            **members,
             "strong": (unit, f"repr:{spec.strong.label}"),
             "labels": (unit, "labels"),
             "ids": (unit, "ids"),
@@ -111,7 +130,7 @@ def inputs_of(spec: RunSpec) -> dict[str, tuple[DataUnit, str]]:
         return unit, "X" if ref.layer is None else f"X@{ref.layer}"
 
     return {
-        "weak": rep(spec.weak),
+        **{role: rep(ref) for role, ref in zip(roles, spec.weak.models, strict=True)},
         "strong": rep(spec.strong),
         "labels": (labels, "labels"),
         "ids": (labels, "ids"),
@@ -358,38 +377,49 @@ def describe_task(task: TaskSpec) -> tuple[tuple[str, str] | None, str | None]:
             names, task_type = synthetic_info(task.params)
         except W2SGError as exc:
             return ("params", str(exc)), None
-        for role, refs in (("weak", task.weak), ("strong", task.strong)):
-            for i, ref in enumerate(refs):
-                if ref.label not in names:
-                    message = (
-                        f"the synthetic generator has no representation {ref.label!r}; "
-                        f"use one of {', '.join(names)}"
-                    )
-                    return (f"{role}[{i}]", message), task_type
+        for key, ref in model_entries(task):
+            if ref.label not in names:
+                message = (
+                    f"the synthetic generator has no representation {ref.label!r}; "
+                    f"use one of {', '.join(names)}"
+                )
+                return (key, message), task_type
         return None, task_type
     return _describe_dataset(task)
+
+
+def model_entries(task: TaskSpec) -> list[tuple[str, ModelRef]]:
+    """Every representation of a task with the config key that names it: ``weak[i]``,
+    ``weak[i].ensemble[j]`` (a member of an ensemble entry), ``strong[i]``."""
+    out: list[tuple[str, ModelRef]] = []
+    for i, weak in enumerate(task.weak):
+        if isinstance(weak, EnsembleRef):
+            out += [(f"weak[{i}].ensemble[{j}]", m) for j, m in enumerate(weak.members)]
+        else:
+            out.append((f"weak[{i}]", weak))
+    out += [(f"strong[{i}]", ref) for i, ref in enumerate(task.strong)]
+    return out
 
 
 def _check_models(task: TaskSpec) -> tuple[str, str] | None:
     from w2sg.represent.models import get_spec
 
-    for role, refs in (("weak", task.weak), ("strong", task.strong)):
-        for i, ref in enumerate(refs):
-            try:
-                spec = get_spec(ref.model)
-            except W2SGError as exc:
-                return f"{role}[{i}]", str(exc)
-            if ref.layer is not None and isinstance(ref.layer, int) and spec.layers is not None:
-                if not -spec.layers - 1 <= ref.layer <= spec.layers:
-                    return (
-                        f"{role}[{i}]",
-                        f"{ref.model} has layers 0..{spec.layers} (0 = embeddings); "
-                        f"got layer {ref.layer}",
-                    )
-            elif ref.layer is not None and spec.layers is None and spec.backend != "transformers":
-                # A transformers model given as hf:NAME or a folder has layers that only its
-                # config knows; as with `w2sg run` and `w2sg embed`, extraction checks the index.
-                return f"{role}[{i}]", f"{ref.model} has no layers to pick; drop @{ref.layer}"
+    for key, ref in model_entries(task):
+        try:
+            spec = get_spec(ref.model)
+        except W2SGError as exc:
+            return key, str(exc)
+        if ref.layer is not None and isinstance(ref.layer, int) and spec.layers is not None:
+            if not -spec.layers - 1 <= ref.layer <= spec.layers:
+                return (
+                    key,
+                    f"{ref.model} has layers 0..{spec.layers} (0 = embeddings); "
+                    f"got layer {ref.layer}",
+                )
+        elif ref.layer is not None and spec.layers is None and spec.backend != "transformers":
+            # A transformers model given as hf:NAME or a folder has layers that only its
+            # config knows; as with `w2sg run` and `w2sg embed`, extraction checks the index.
+            return key, f"{ref.model} has no layers to pick; drop @{ref.layer}"
     return None
 
 
@@ -414,15 +444,14 @@ def _describe_data_task(task: TaskSpec) -> tuple[tuple[str, str] | None, str | N
     problem = _check_models(task)
     if problem is not None:
         return problem, None
-    for role, refs in (("weak", task.weak), ("strong", task.strong)):
-        for i, ref in enumerate(refs):
-            model_kind = get_spec(ref.model).kind
-            if model_kind != kind:
-                return (
-                    f"{role}[{i}]",
-                    f"{ref.model} reads {model_kind} but the data holds {kind}; "
-                    f"pick a {kind} model (w2sg models)",
-                ), None
+    for key, ref in model_entries(task):
+        model_kind = get_spec(ref.model).kind
+        if model_kind != kind:
+            return (
+                key,
+                f"{ref.model} reads {model_kind} but the data holds {kind}; "
+                f"pick a {kind} model (w2sg models)",
+            ), None
     return None, task_type
 
 
@@ -443,15 +472,14 @@ def _describe_dataset(task: TaskSpec) -> tuple[tuple[str, str] | None, str | Non
     problem = _check_models(task)
     if problem is not None:
         return problem, None
-    for role, refs in (("weak", task.weak), ("strong", task.strong)):
-        for i, ref in enumerate(refs):
-            kind = get_spec(ref.model).kind
-            if kind != spec.kind:
-                return (
-                    f"{role}[{i}]",
-                    f"{ref.model} reads {kind} but {base} holds {spec.kind}; "
-                    f"pick a {spec.kind} model (w2sg models)",
-                ), None
+    for key, ref in model_entries(task):
+        kind = get_spec(ref.model).kind
+        if kind != spec.kind:
+            return (
+                key,
+                f"{ref.model} reads {kind} but {base} holds {spec.kind}; "
+                f"pick a {spec.kind} model (w2sg models)",
+            ), None
     chosen = variant or spec.default_variant
     task_type = spec.task_for_variant(chosen) if spec.task_for_variant else spec.task
     return None, task_type
@@ -467,22 +495,39 @@ def pipeline_run(
     labels: np.ndarray,
     ids: np.ndarray,
     given_splits: np.ndarray | None = None,
+    members: list[np.ndarray] | None = None,
 ) -> dict[str, Any]:
     """Run :func:`w2sg.pipeline.run_pipeline` and split its record into the store's columns.
     ``given_splits``: the dataset's own split of each row (a data file's split column, a hub
-    dataset's splits)."""
-    from w2sg.pipeline import run_pipeline
+    dataset's splits). ``members``: an ensemble's weak representations, in the order of
+    ``spec.weak.members`` (then ``weak`` is the first): the run is
+    :func:`w2sg.experiments.ensemble.run_ensemble`, as ``w2sg run --weak A B C --combine``."""
+    provenance = {"weak": spec.weak.label, "strong": spec.strong.label, "task": spec.task_name}
+    if members is not None:
+        from w2sg.experiments.ensemble import run_ensemble
 
-    result = run_pipeline(
-        weak,
-        strong,
-        labels,
-        spec.config,
-        learners=finetune_learners(spec, ids),
-        ids=ids,
-        given_splits=None if given_splits is None else [str(s) for s in given_splits],
-        provenance={"weak": spec.weak.label, "strong": spec.strong.label, "task": spec.task_name},
-    )
+        if given_splits is not None:
+            raise W2SGError(
+                f"{spec.task_name}: an ensemble weak side with the data's own splits is not "
+                "supported (as with `w2sg run --weak A B`); use a task without a split column"
+            )
+        result = run_ensemble(
+            members, strong, labels, spec.config, names=[m.label for m in spec.weak.models],
+            ids=ids, provenance=provenance,
+        )  # fmt: skip
+    else:
+        from w2sg.pipeline import run_pipeline
+
+        result = run_pipeline(
+            weak,
+            strong,
+            labels,
+            spec.config,
+            learners=finetune_learners(spec, ids),
+            ids=ids,
+            given_splits=None if given_splits is None else [str(s) for s in given_splits],
+            provenance=provenance,
+        )
     record = result.to_dict()
     theory = record.pop("theory", None)
     bounds = record.pop("bounds", None)
@@ -505,6 +550,10 @@ def finetune_learners(spec: RunSpec, ids: np.ndarray) -> dict[str, Any]:
     killed sweep resumes its fine-tuning runs where they stopped, and a learner that several runs
     share (the ceiling of a dataset and seed, for every weak supervisor) is trained once."""
     config = spec.config
+    if config.weak_train == "probe" and config.train == "probe":
+        return {}
+    if isinstance(spec.weak, EnsembleRef):
+        raise W2SGError("an ensemble weak side trains probe heads; use train: probe")
     sides = [
         (side, mode, ref)
         for side, mode, ref in (
@@ -513,8 +562,6 @@ def finetune_learners(spec: RunSpec, ids: np.ndarray) -> dict[str, Any]:
         )
         if mode != "probe"
     ]
-    if not sides:
-        return {}
     if spec.dataset == SYNTHETIC:
         raise W2SGError("synthetic data has no inputs to fine-tune on; use train: probe")
     from w2sg.heads.finetune import FinetuneSource
@@ -558,7 +605,7 @@ def model_fingerprints(spec: RunSpec) -> dict[str, Any]:
     (hashes are cached by path, size and mtime, so this reads no weights twice); a model that
     cannot be resolved or read here is recorded as ``{"unavailable": reason}``, not a failed run.
     On Ray this runs on the node of the run, which records what that node holds."""
-    return {ref.model: _fingerprint(ref.model) for ref in (spec.weak, spec.strong)}
+    return {ref.model: _fingerprint(ref.model) for ref in (*spec.weak.models, spec.strong)}
 
 
 def _fingerprint(model: str) -> dict[str, Any]:
@@ -612,7 +659,11 @@ def execute(spec_dict: dict[str, Any], inputs: dict[str, np.ndarray], run_fn: Ru
     try:
         check_aligned(inputs, spec)
         splits = inputs.get("splits")
-        given = {"given_splits": splits} if splits is not None and len(splits) else {}
+        given: dict[str, Any] = (
+            {"given_splits": splits} if splits is not None and len(splits) else {}
+        )
+        if spec.is_ensemble:
+            given["members"] = [inputs[role] for role in member_roles(spec)]
         out = run_fn(spec, *(inputs[role] for role in ROLES), **given)
         versions: dict[str, Any] = dict(_versions())
         if spec.dataset != SYNTHETIC:
@@ -643,7 +694,7 @@ def check_aligned(inputs: dict[str, np.ndarray], spec: RunSpec) -> None:
         ("weak", "strong", "ids", "splits")
         if given is not None and len(given)
         else ROLES[:2] + ("ids",)
-    )
+    ) + tuple(member_roles(spec)[1:])
     for role in roles:
         if len(inputs[role]) != n:
             raise W2SGError(

@@ -348,15 +348,18 @@ class _Transaction:
 
 
 def flat_rows(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """One flat dict per run: scalar columns, ``flags`` (the run's flag codes, comma-separated;
+    """One flat dict per run: scalar columns (``weak`` is the weak side's label, e.g.
+    ``ensemble[metric](a+b+c)`` for an ensemble), ``flags`` (the run's flag codes, comma-separated;
     empty when none, absent for runs stored before flags existed), then ``config.*``,
     ``metrics.*``, ``theory.*``, ``bounds.*`` and ``versions.*`` with dotted names. Lists are kept
     as JSON text (``metrics.flags`` holds the codes with their reasons)."""
     out = []
     for row in rows:
         flat: dict[str, Any] = {
-            k: row[k] for k in ("config_hash", "status", "started", "finished", "seconds", "error")
-        }
+            k: row.get(k)
+            for k in ("config_hash", "status", "task", "weak", "strong", "head", "seed",
+                      "started", "finished", "seconds", "error")
+        }  # fmt: skip
         flags = (row.get("metrics") or {}).get("flags")
         if isinstance(flags, list):
             flat["flags"] = ",".join(_flag_label(f) for f in flags)

@@ -61,10 +61,23 @@ def w2s_error(row: dict[str, Any], source: str = "metrics") -> float:
     return 1.0 - float(value) if is_score else float(value)
 
 
+#: RunConfig fields that describe an ensemble weak side (they are in its weak label), left out of
+#: the configuration that groups runs, so that ensembles sit with the single weak models they
+#: combine.
+_WEAK_SIDE_FIELDS = ("combine", "combine_temperature", "combine_labels")
+
+
+def is_ensemble(row: dict[str, Any]) -> bool:
+    """Whether a stored run's weak side is an ensemble (several weak models combined)."""
+    weak = (row.get("config") or {}).get("weak")
+    return isinstance(weak, dict) and "ensemble" in weak
+
+
 def _group_key(row: dict[str, Any]) -> tuple[str, str, str]:
     config = row.get("config") or {}
     run = dict(config.get("run") or {})
-    run.pop("seed", None)
+    for key in ("seed", *_WEAK_SIDE_FIELDS):
+        run.pop(key, None)
     dataset = dict(config.get("dataset") or {})
     dataset.pop("seed", None)
     text = json.dumps({"run": run, "dataset": dataset}, sort_keys=True)
@@ -92,13 +105,14 @@ class StudyGroup:
 
 
 def _buckets(
-    rows: Iterable[dict[str, Any]],
+    rows: Iterable[dict[str, Any]], ensembles: bool = False
 ) -> list[tuple[tuple[str, str, str], str, dict[str, list[dict[str, Any]]]]]:
-    """``done`` runs as sorted ``(group key, head, {weak: runs})``."""
+    """``done`` runs as sorted ``(group key, head, {weak: runs})``; ensemble weak sides only with
+    ``ensembles`` (correlations and rank studies are over single weak supervisors)."""
     buckets: dict[tuple[str, str, str], dict[str, list[dict[str, Any]]]] = {}
     heads: dict[tuple[str, str, str], str] = {}
     for row in rows:
-        if row.get("status") != "done":
+        if row.get("status") != "done" or (not ensembles and is_ensemble(row)):
             continue
         key = _group_key(row)
         buckets.setdefault(key, {}).setdefault(str(row.get("weak")), []).append(row)
@@ -108,7 +122,8 @@ def _buckets(
 
 
 def study_groups(rows: Iterable[dict[str, Any]], error: str = "metrics") -> list[StudyGroup]:
-    """Group ``done`` runs by (task, strong model, configuration); average seeds per weak model."""
+    """Group ``done`` runs by (task, strong model, configuration); average seeds per weak model.
+    Runs whose weak side is an ensemble are left out (:func:`weak_table` lists them)."""
     if error not in ERROR_SOURCES:
         raise W2SGError(f"unknown error source {error!r}; use one of {', '.join(ERROR_SOURCES)}")
     groups = []
@@ -149,14 +164,18 @@ def weak_table(rows: Iterable[dict[str, Any]], error: str = "metrics") -> list[d
     (``median_pgr``, ``n_pgr``, ``pgr_of_means``, and ``median_pgr_auroc``,
     ``pgr_of_means_auroc`` for classification; ``flags``: code → number of seeds flagged); the
     representation metrics ``op_norm``, ``fro_sq_over_n``, ``predicted_gap``; ``k_weak``,
-    ``k_strong``; and ``error`` (as in :func:`w2s_error`).
+    ``k_strong``; and ``error`` (as in :func:`w2s_error`). Ensemble weak sides
+    (``ensemble[rule](a+b)``) are rows of the group of the single weak models beside them, with
+    ``ensemble`` (the rule, the members and each member's weight, mean over seeds); runs with
+    strong-to-strong rounds add ``s2s_rounds`` and ``s2s_score`` (the last round's headline score,
+    mean over seeds).
     Within a group, rows go from the largest weak-to-strong error to the smallest, so a metric
     that predicts the error decreases down the table.
     """
     if error not in ERROR_SOURCES:
         raise W2SGError(f"unknown error source {error!r}; use one of {', '.join(ERROR_SOURCES)}")
     table = []
-    for key, head, by_weak in _buckets(rows):
+    for key, head, by_weak in _buckets(rows, ensembles=True):
         group = []
         for weak, runs in by_weak.items():
             task = ((runs[0].get("config") or {}).get("run") or {}).get("task", "classification")
@@ -184,10 +203,49 @@ def weak_table(rows: Iterable[dict[str, Any]], error: str = "metrics") -> list[d
             for name in (*METRICS, "k_weak", "k_strong"):
                 row[name] = _mean([_theory_value(r, name) for r in runs])
             row["error"] = _mean([w2s_error(r, error) for r in runs])
+            rounds = [last_round_score(r) for r in runs]
+            if any(n for n, _ in rounds):
+                row["s2s_rounds"] = max(n for n, _ in rounds)
+                row["s2s_score"] = _mean([v for _, v in rounds])
+            if is_ensemble(runs[0]):
+                row["ensemble"] = ensemble_weights(runs)
             group.append(row)
         group.sort(key=lambda r: -r["error"] if math.isfinite(r["error"]) else math.inf)
         table += group
     return table
+
+
+def last_round_score(row: dict[str, Any]) -> tuple[int, float]:
+    """``(rounds, score)``: the number of strong-to-strong rounds of a stored run and the last
+    round's headline test score (accuracy, mse or kl); ``(0, nan)`` without rounds."""
+    rounds = (row.get("metrics") or {}).get("rounds") or []
+    if not rounds:
+        return 0, math.nan
+    task = ((row.get("config") or {}).get("run") or {}).get("task", "classification")
+    key, _ = _ERROR_OF_TASK.get(task, ("accuracy", True))
+    return len(rounds), _number((rounds[-1].get("test") or {}).get(key))
+
+
+def round_scores(row: dict[str, Any]) -> list[float]:
+    """The headline test score of the w2s student (round 0) and of every strong-to-strong round
+    of a stored run."""
+    metrics = row.get("metrics") or {}
+    task = ((row.get("config") or {}).get("run") or {}).get("task", "classification")
+    key, _ = _ERROR_OF_TASK.get(task, ("accuracy", True))
+    out = [_number((metrics.get("w2s") or {}).get(key))]
+    return out + [_number((r.get("test") or {}).get(key)) for r in metrics.get("rounds") or []]
+
+
+def ensemble_weights(runs: list[dict[str, Any]]) -> dict[str, Any]:
+    """The combination of ensemble runs (one weak side, several seeds): ``rule``, ``members``
+    and ``weights`` (each member's weight, mean over seeds; ``None`` for the votes, which have
+    none)."""
+    records = [(r.get("metrics") or {}).get("ensemble") or {} for r in runs]
+    first = records[0]
+    members = [str(m) for m in first.get("members") or []]
+    weights = [rec.get("weights") for rec in records if rec.get("weights") is not None]
+    mean = np.mean(np.array(weights, dtype=float), axis=0).tolist() if weights else None
+    return {"rule": first.get("rule"), "members": members, "weights": mean}
 
 
 def _scores(runs: list[dict[str, Any]], key: str) -> list[np.ndarray]:
@@ -409,15 +467,17 @@ def _aligned(header: Sequence[str], lines: Sequence[Sequence[str]]) -> str:
 
 def format_weak_table(table: list[dict[str, Any]]) -> str:
     """The per-weak-model table as aligned text (scores and metrics with 3 decimals; PGRs with 2;
-    ``flags``: code×seeds)."""
-    header = ("task", "strong", "head", "weak", "seeds", "score", "weak", "w2s", "ceiling",
-              "median_pgr", "pgr_of_means", "op_norm", "fro_sq/n", "pred_gap", "k_w", "error",
-              "flags")  # fmt: skip
+    ``flags``: code×seeds; with strong-to-strong runs, ``s2s_last``: the last round's score and
+    its round)."""
+    header: tuple[str, ...] = (
+        "task", "strong", "head", "weak", "seeds", "score", "weak", "w2s", "ceiling",
+        "median_pgr", "pgr_of_means", "op_norm", "fro_sq/n", "pred_gap", "k_w", "error", "flags",
+    )  # fmt: skip
 
     def num(x: float, digits: int = 3) -> str:
         return f"{x:.{digits}f}" if math.isfinite(x) else "n/a"
 
-    lines = [
+    lines: list[tuple[str, ...]] = [
         (
             r["task"],
             r["strong"],
@@ -439,6 +499,13 @@ def format_weak_table(table: list[dict[str, Any]]) -> str:
         )  # fmt: skip
         for r in table
     ]
+    if any("s2s_score" in r for r in table):  # runs with strong-to-strong rounds
+        header = (*header[:-1], "s2s_last", header[-1])
+        lines = [
+            (*line[:-1], f"{num(r['s2s_score'])} (r{r['s2s_rounds']})" if "s2s_score" in r
+             else "-", line[-1])
+            for line, r in zip(lines, table, strict=True)
+        ]  # fmt: skip
     return _aligned(header, lines)
 
 

@@ -20,7 +20,11 @@ Example (``examples/sweep-synthetic.yaml`` is a complete one)::
     seeds: [0, 1]
     run: {weak_ridge: 0.01, strong_ridge: 0.0, kernel: {rule: variance, variance: 0.9}}
 
-A model is ``name``, ``name@layer`` or a mapping ``{model, layer, pooling}``. A head is a head name,
+A model is ``name``, ``name@layer`` or a mapping ``{model, layer, pooling}``. A weak entry may also
+be an ensemble, ``{ensemble: [a, b, c], combine: metric}`` (``combine`` one rule or a list of rules
+of :data:`~w2sg.config.COMBINE_RULES`, default ``average``; ``combine_temperature`` for ``metric``,
+``combine_labels`` for ``learned_labelled``): one weak side per rule, the members combined into one
+set of weak labels as ``w2sg run --weak a b c --combine RULE`` does. A head is a head name,
 ``head/loss``, or a mapping of :class:`~w2sg.config.RunConfig` fields. ``run`` holds the RunConfig
 fields shared by every run; a task may set ``task`` (classification, regression, probability) and
 its own ``weak``/``strong`` lists; a text dataset may set ``max_words`` (each text cut to its first
@@ -38,7 +42,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from w2sg.config import FinetuneConfig, RunConfig
+from w2sg.config import COMBINE_RULES, FinetuneConfig, RunConfig
 from w2sg.errors import W2SGError
 
 SYNTHETIC = "synthetic"
@@ -51,7 +55,11 @@ _TASK_KEYS = (
 )  # fmt: skip
 FILE_DATASET = "file"
 _MODEL_KEYS = ("model", "layer", "pooling")
-_RUN_KEYS = tuple(f.name for f in dataclasses.fields(RunConfig))
+#: The combination settings of an ensemble entry (``weak: [{ensemble: [a, b], combine: metric}]``):
+#: RunConfig fields that belong to the weak side, not to a head or to ``run``.
+_COMBINE_KEYS = ("combine", "combine_temperature", "combine_labels")
+_ENSEMBLE_KEYS = ("ensemble", *_COMBINE_KEYS)
+_RUN_KEYS = tuple(f.name for f in dataclasses.fields(RunConfig) if f.name not in _COMBINE_KEYS)
 #: Fine-tuning settings a head entry (or ``run``) may give flat, next to ``train: full|lora``:
 #: they fill the entry's ``finetune`` block. ``epochs``, ``lr`` and ``batch_size`` go there too
 #: when the entry fine-tunes (they set Adam heads otherwise).
@@ -87,6 +95,79 @@ class ModelRef:
     def from_dict(cls, data: dict[str, Any]) -> ModelRef:
         return cls(data["model"], data.get("layer"), data.get("pooling"))
 
+    @property
+    def models(self) -> tuple[ModelRef, ...]:
+        """The representations this weak side reads: itself."""
+        return (self,)
+
+
+_DEFAULT_TEMPERATURE = RunConfig.combine_temperature
+_DEFAULT_COMBINE_LABELS = RunConfig.combine_labels
+
+
+@dataclass(frozen=True)
+class EnsembleRef:
+    """A weak side of M ≥ 2 weak models whose outputs are combined into one set of weak labels
+    by ``combine`` (:mod:`w2sg.experiments.ensemble`, ``w2sg run --weak A B C --combine RULE``).
+
+    ``temperature`` is τ of the ``metric`` rule, ``labels`` the revealed-label count of
+    ``learned_labelled``; for the other rules they hold RunConfig's defaults (they do not change
+    the run, so they do not change its hash). The rule and its settings are RunConfig fields of
+    the run (``combine``, ``combine_temperature``, ``combine_labels``), hashed there; the weak
+    side's description lists the members."""
+
+    members: tuple[ModelRef, ...]
+    combine: str = "average"
+    temperature: float = _DEFAULT_TEMPERATURE
+    labels: int = _DEFAULT_COMBINE_LABELS
+
+    @property
+    def label(self) -> str:
+        """``ensemble[rule](a+b+c)``; ``ensemble[metric,t=0.1](…)`` with a τ other than the
+        default, ``ensemble[learned_labelled,n=50](…)`` with another label count."""
+        rule = self.combine
+        if self.temperature != _DEFAULT_TEMPERATURE:
+            rule += f",t={self.temperature:g}"
+        if self.labels != _DEFAULT_COMBINE_LABELS:
+            rule += f",n={self.labels}"
+        return f"ensemble[{rule}](" + "+".join(m.label for m in self.members) + ")"
+
+    @property
+    def models(self) -> tuple[ModelRef, ...]:
+        """The members, in order (the order of ``metrics.ensemble.members`` and ``weights``)."""
+        return self.members
+
+    def settings(self) -> dict[str, Any]:
+        """The RunConfig fields of the combination."""
+        return {
+            "combine": self.combine,
+            "combine_temperature": self.temperature,
+            "combine_labels": self.labels,
+        }
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"ensemble": [m.to_dict() for m in self.members]}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], config: RunConfig) -> EnsembleRef:
+        return cls(
+            tuple(ModelRef.from_dict(m) for m in data["ensemble"]),
+            config.combine or "average",
+            config.combine_temperature,
+            config.combine_labels,
+        )
+
+
+#: A weak side: one representation, or several combined.
+WeakRef = ModelRef | EnsembleRef
+
+
+def weak_ref_from_dict(data: dict[str, Any], config: RunConfig) -> WeakRef:
+    """The weak side of a stored description (``{"model": …}`` or ``{"ensemble": [...]}``)."""
+    if "ensemble" in data:
+        return EnsembleRef.from_dict(data, config)
+    return ModelRef.from_dict(data)
+
 
 @dataclass(frozen=True)
 class RunSpec:
@@ -98,12 +179,16 @@ class RunSpec:
     params: dict[str, Any]
     limit: int | None
     data_seed: int
-    weak: ModelRef
+    weak: WeakRef
     strong: ModelRef
     config: RunConfig
     head_label: str
     max_words: int | None = None
     data: dict[str, Any] | None = None
+
+    @property
+    def is_ensemble(self) -> bool:
+        return isinstance(self.weak, EnsembleRef)
 
     def description(self) -> dict[str, Any]:
         """The full description of the run whose canonical JSON is hashed (``max_words`` and
@@ -147,15 +232,16 @@ class RunSpec:
         source = ds.get("data")
         if source is not None and data.get("data_path"):
             source = {**source, "path": data["data_path"]}
+        config = RunConfig.from_dict(data["run"])
         return cls(
             task_name=data["task"],
             dataset=ds["name"],
             params=dict(ds.get("params") or {}),
             limit=ds.get("limit"),
             data_seed=int(ds["seed"]),
-            weak=ModelRef.from_dict(data["weak"]),
+            weak=weak_ref_from_dict(data["weak"], config),
             strong=ModelRef.from_dict(data["strong"]),
-            config=RunConfig.from_dict(data["run"]),
+            config=config,
             head_label=data["head"],
             max_words=ds.get("max_words"),
             data=source,
@@ -172,7 +258,7 @@ class TaskSpec:
     limit: int | None
     seed: int | None
     task: str | None
-    weak: tuple[ModelRef, ...]
+    weak: tuple[WeakRef, ...]
     strong: tuple[ModelRef, ...]
     max_words: int | None = None
     data: dict[str, Any] | None = None
@@ -198,7 +284,12 @@ class SweepConfig:
                     config = _run_config(self, task, head, seed, f"tasks[{t_i}] × heads[{h_i}]")
                     data_seed = _data_seed(task, seed)
                     for strong in task.strong:
-                        for weak in task.weak:
+                        for w_i, weak in enumerate(task.weak):
+                            run = config
+                            if isinstance(weak, EnsembleRef):
+                                run = _ensemble_config(
+                                    self, config, weak, f"tasks[{t_i}].weak[{w_i}] × heads[{h_i}]"
+                                )
                             spec = RunSpec(
                                 task_name=task.name,
                                 dataset=task.dataset,
@@ -207,13 +298,30 @@ class SweepConfig:
                                 data_seed=data_seed,
                                 weak=weak,
                                 strong=strong,
-                                config=config,
+                                config=run,
                                 head_label=_head_label(head),
                                 max_words=task.max_words,
                                 data=task.data,
                             )
                             specs.setdefault(spec.config_hash, spec)
         return list(specs.values())
+
+
+def _ensemble_config(
+    sweep: SweepConfig, config: RunConfig, weak: EnsembleRef, where: str
+) -> RunConfig:
+    """The RunConfig of an ensemble weak side: ``config`` with the combination's settings."""
+    if config.train != "probe" or config.weak_train != "probe":
+        raise W2SGError(
+            f"{sweep.source}: {where}: an ensemble trains probe heads on its members' "
+            "representations; use train: probe (and weak_train: probe) for ensemble entries"
+        )
+    if weak.combine == "soft_vote" and config.task == "regression":
+        raise W2SGError(
+            f"{sweep.source}: {where}: soft_vote picks a class; for regression use average, "
+            "metric, learned, learned_labelled or vote (the median)"
+        )
+    return dataclasses.replace(config, **weak.settings())
 
 
 def _data_seed(task: TaskSpec, run_seed: int) -> int:
@@ -303,6 +411,7 @@ def parse_sweep(data: Any, source: str = "<sweep>") -> SweepConfig:
     run = data.get("run") or {}
     if not isinstance(run, dict):
         raise fail("run", "must be a mapping of run settings, e.g. {strong_ridge: 0.0}")
+    _check_combine_keys(run, "run", fail)
     _check_keys(
         run, tuple(k for k in (*_RUN_KEYS, *_FINETUNE_KEYS) if k != "seed"), "run", fail,
         hint_seed=True,
@@ -331,7 +440,9 @@ def parse_sweep(data: Any, source: str = "<sweep>") -> SweepConfig:
     if not isinstance(tasks_raw, list) or not tasks_raw:
         raise fail("tasks", "must be a non-empty list of datasets, e.g. [{dataset: synthetic}]")
     default_weak = (
-        _parse_models(data["weak"], "weak", fail) if data.get("weak") is not None else None
+        _parse_models(data["weak"], "weak", fail, ensembles=True)
+        if data.get("weak") is not None
+        else None
     )
     default_strong = (
         _parse_models(data["strong"], "strong", fail) if data.get("strong") is not None else None
@@ -378,8 +489,20 @@ def _parse_head(value: Any, where: str, fail: Any) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise fail(where, "must be a head name, 'head/loss' or a mapping like {head: softmax}")
     allowed = tuple(k for k in (*_RUN_KEYS, *_FINETUNE_KEYS) if k not in ("seed", "task"))
+    _check_combine_keys(value, where, fail)
     _check_keys(value, allowed, where, fail, hint_seed=True)
     return dict(value)
+
+
+def _check_combine_keys(value: dict[str, Any], where: str, fail: Any) -> None:
+    """``combine`` and its settings belong to an ensemble weak entry, not to a head or ``run``."""
+    for key in _COMBINE_KEYS:
+        if key in value:
+            raise fail(
+                f"{where}.{key}",
+                "combination settings belong to an ensemble weak entry: "
+                "weak: [{ensemble: [A, B, C], combine: metric}]",
+            )
 
 
 def _parse_model(value: Any, where: str, fail: Any) -> ModelRef:
@@ -406,16 +529,76 @@ def _parse_model(value: Any, where: str, fail: Any) -> ModelRef:
     raise fail(where, "must be 'model', 'model@layer' or {model: ..., layer: ..., pooling: ...}")
 
 
-def _parse_models(value: Any, where: str, fail: Any) -> tuple[ModelRef, ...]:
+def _parse_ensemble(value: dict[str, Any], where: str, fail: Any) -> list[EnsembleRef]:
+    """``{ensemble: [a, b, ...], combine: RULE or [RULES], combine_temperature, combine_labels}``:
+    one :class:`EnsembleRef` per rule."""
+    _check_keys(value, _ENSEMBLE_KEYS, where, fail)
+    raw = value.get("ensemble")
+    if not isinstance(raw, list) or len(raw) < 2:
+        raise fail(f"{where}.ensemble", "must list at least 2 weak models, e.g. [a, b, c]")
+    members = tuple(_parse_model(v, f"{where}.ensemble[{i}]", fail) for i, v in enumerate(raw))
+    for i, ref in enumerate(members):
+        if isinstance(raw[i], dict) and "ensemble" in raw[i]:
+            raise fail(f"{where}.ensemble[{i}]", "an ensemble cannot contain an ensemble")
+        if members.index(ref) != i:
+            raise fail(f"{where}.ensemble[{i}]", f"{ref.label!r} is listed twice; list it once")
+    rules = value.get("combine", "average")
+    rules = [rules] if isinstance(rules, str) else rules
+    if not isinstance(rules, list) or not rules:
+        raise fail(f"{where}.combine", "must be a rule or a list of rules, e.g. [average, metric]")
+    for rule in rules:
+        if rule not in COMBINE_RULES:
+            raise fail(
+                f"{where}.combine", f"unknown rule {rule!r}; use one of {', '.join(COMBINE_RULES)}"
+            )
+    if len(set(rules)) != len(rules):
+        raise fail(f"{where}.combine", f"lists a rule twice ({rules}); list each rule once")
+    temperature = value.get("combine_temperature", _DEFAULT_TEMPERATURE)
+    if "combine_temperature" in value and "metric" not in rules:
+        raise fail(f"{where}.combine_temperature", "is τ of the metric rule; add combine: metric")
+    if (
+        not isinstance(temperature, int | float)
+        or isinstance(temperature, bool)
+        or not temperature > 0
+    ):
+        raise fail(f"{where}.combine_temperature", "must be a number > 0, e.g. 0.05")
+    labels = value.get("combine_labels", _DEFAULT_COMBINE_LABELS)
+    if "combine_labels" in value and "learned_labelled" not in rules:
+        raise fail(
+            f"{where}.combine_labels", "is the label count of learned_labelled; add that rule"
+        )
+    if not isinstance(labels, int) or isinstance(labels, bool) or labels < 2:
+        raise fail(f"{where}.combine_labels", "must be an integer >= 2 (labels revealed on D̂)")
+    return [
+        EnsembleRef(
+            members,
+            rule,
+            float(temperature) if rule == "metric" else _DEFAULT_TEMPERATURE,
+            labels if rule == "learned_labelled" else _DEFAULT_COMBINE_LABELS,
+        )
+        for rule in rules
+    ]
+
+
+def _parse_models(value: Any, where: str, fail: Any, *, ensembles: bool = False) -> tuple[Any, ...]:
+    """A list of models (``ensembles``: weak entries, which may also be ensembles)."""
     if isinstance(value, str | dict):
         value = [value]
     if not isinstance(value, list) or not value:
         raise fail(where, "must be a non-empty list of models, e.g. [static-64, minilm-l6@3]")
-    refs = tuple(_parse_model(v, f"{where}[{i}]", fail) for i, v in enumerate(value))
-    for i, ref in enumerate(refs):
-        if refs.index(ref) != i:
-            raise fail(f"{where}[{i}]", f"{ref.label!r} is listed twice; list it once")
-    return refs
+    refs: list[Any] = []
+    for i, v in enumerate(value):
+        if isinstance(v, dict) and "ensemble" in v:
+            if not ensembles:
+                raise fail(f"{where}[{i}]", "an ensemble is a weak side; list it under weak")
+            found: list[Any] = list(_parse_ensemble(v, f"{where}[{i}]", fail))
+        else:
+            found = [_parse_model(v, f"{where}[{i}]", fail)]
+        for ref in found:
+            if ref in refs:
+                raise fail(f"{where}[{i}]", f"{ref.label!r} is listed twice; list it once")
+            refs.append(ref)
+    return tuple(refs)
 
 
 def _parse_data(value: dict[str, Any], where: str, fail: Any, source: str) -> dict[str, Any] | None:
@@ -468,7 +651,7 @@ def _parse_data(value: dict[str, Any], where: str, fail: Any, source: str) -> di
 def _parse_task(
     value: Any,
     where: str,
-    default_weak: tuple[ModelRef, ...] | None,
+    default_weak: tuple[WeakRef, ...] | None,
     default_strong: tuple[ModelRef, ...] | None,
     fail: Any,
     source: str = "<sweep>",
@@ -509,7 +692,7 @@ def _parse_task(
     if task is not None and task not in ("classification", "regression", "probability"):
         raise fail(f"{where}.task", "must be classification, regression or probability")
     weak = (
-        _parse_models(value["weak"], f"{where}.weak", fail)
+        _parse_models(value["weak"], f"{where}.weak", fail, ensembles=True)
         if value.get("weak") is not None
         else default_weak
     )
