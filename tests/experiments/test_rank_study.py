@@ -102,3 +102,23 @@ def test_rank_points_and_cli(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert {r["ranker"] for r in out["rows"]} == {"op_norm", "fro_sq_over_n", "predicted_gap",
                                                   "weak_error"}  # fmt: skip
     assert plot.read_bytes()[:4] == b"\x89PNG"
+
+
+def test_spearman_interval_by_brute_force() -> None:
+    """The rank table's Spearman interval: scipy's ρ on each bootstrap resample of the weak
+    models (the resamples :func:`correlate` draws for the same seed), percentile interval."""
+    rng = np.random.default_rng(3)
+    models = {
+        f"w{i}": (list(0.6 + 0.05 * rng.random(3)), 0.6, float(op))
+        for i, op in enumerate(rng.random(6))
+    }
+    op = next(r for r in rank_table(_rows(models), n_boot=200, seed=5) if r["ranker"] == "op_norm")
+    names = sorted(models)
+    x = np.array([models[w][2] for w in names])
+    y = np.array([1 - np.mean(models[w][0]) for w in names])
+    idx = np.random.default_rng(5).integers(0, len(x), size=(200, len(x)))
+    boot = [stats.spearmanr(x[i], y[i]).statistic for i in idx]
+    boot = np.array([b for b in boot if np.isfinite(b)])
+    assert op["spearman_ci"] == pytest.approx(list(np.quantile(boot, [0.025, 0.975])))
+    assert op["spearman_ci"][0] <= op["spearman"] <= op["spearman_ci"][1]
+    assert "[" in format_rank_table([op])

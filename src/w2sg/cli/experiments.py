@@ -79,10 +79,13 @@ def cmd_study(args: argparse.Namespace) -> int:
         weak_table,
     )
 
+    _check(args.bootstrap >= 1, f"--bootstrap must be >= 1, got {args.bootstrap}")
+    _check(0 < args.confidence < 1, f"--confidence must be in (0, 1), got {args.confidence}")
     if args.rank:
         from w2sg.experiments.studies import format_rank_table, rank_summary, rank_table
 
-        table = rank_table(done_runs(args.store), error=args.error)
+        table = rank_table(done_runs(args.store), error=args.error, n_boot=args.bootstrap,
+                           confidence=args.confidence, seed=args.seed)  # fmt: skip
         if args.plot:
             from w2sg.experiments.studies import rank_points
             from w2sg.report.plots import rank_vs_error
@@ -104,8 +107,6 @@ def cmd_study(args: argparse.Namespace) -> int:
             json.dumps(_json_safe(rows), allow_nan=False) if args.json else format_weak_table(rows)
         )
         return 0
-    _check(args.bootstrap >= 1, f"--bootstrap must be >= 1, got {args.bootstrap}")
-    _check(0 < args.confidence < 1, f"--confidence must be in (0, 1), got {args.confidence}")
     table = run_study(
         args.store, error=args.error, n_boot=args.bootstrap, confidence=args.confidence,
         seed=args.seed,

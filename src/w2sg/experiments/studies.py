@@ -559,7 +559,14 @@ def _weak_error(row: dict[str, Any]) -> float:
     return 1.0 - float(value) if is_score else float(value)
 
 
-def rank_table(rows: Iterable[dict[str, Any]], error: str = "metrics") -> list[dict[str, Any]]:
+def rank_table(
+    rows: Iterable[dict[str, Any]],
+    error: str = "metrics",
+    *,
+    n_boot: int = 1000,
+    confidence: float = 0.95,
+    seed: int = 0,
+) -> list[dict[str, Any]]:
     """Did the top-ranked supervisor turn out best? One row per (task, strong model,
     configuration, ranker).
 
@@ -573,7 +580,9 @@ def rank_table(rows: Iterable[dict[str, Any]], error: str = "metrics") -> list[d
     model's error is within one SE of the best's, else 0), ``regret`` (top_error − best_error: in
     accuracy points for classification), ``random_regret`` (the mean regret of a candidate drawn
     at random, for scale), ``rank_of_best`` (where the ranker puts the best model, 1 = first),
-    ``spearman`` (ranker value vs realised error over the weak models).
+    ``spearman`` (ranker value vs realised error over the weak models) with ``spearman_ci``, its
+    percentile bootstrap interval over ``n_boot`` resamples of the weak models (as
+    :func:`correlate`; NaN below 3 weak models).
     """
     if error not in ERROR_SOURCES:
         raise W2SGError(f"unknown error source {error!r}; use one of {', '.join(ERROR_SOURCES)}")
@@ -614,10 +623,28 @@ def rank_table(rows: Iterable[dict[str, Any]], error: str = "metrics") -> list[d
                 random_regret=float(np.mean(mean[idx]) - mean[best]),
                 rank_of_best=int(np.flatnonzero(order == best)[0]) + 1,
                 spearman=_point("spearman", value[idx], mean[idx]) if ok.sum() >= 3 else math.nan,
+                spearman_ci=_spearman_ci(value[idx], mean[idx], n_boot, confidence, seed),
                 reason=None,
             )
             table.append(row)
     return table
+
+
+def _spearman_ci(
+    x: np.ndarray, y: np.ndarray, n_boot: int, confidence: float, seed: int
+) -> list[float]:
+    """The percentile bootstrap interval of Spearman's ρ over resamples of the pairs, exactly
+    the ``spearman`` interval of :func:`correlate` (same resamples for the same seed)."""
+    if len(x) < 3:
+        return [math.nan, math.nan]
+    idx = np.random.default_rng(seed).integers(0, len(x), size=(n_boot, len(x)))
+    boot = _spearman_rows(x[idx], y[idx])
+    boot = boot[np.isfinite(boot)]
+    if not len(boot):
+        return [math.nan, math.nan]
+    alpha = (1.0 - confidence) / 2.0
+    lo, hi = np.quantile(boot, [alpha, 1.0 - alpha])
+    return [float(lo), float(hi)]
 
 
 def _standard_error(errors: list[float], runs: list[dict[str, Any]]) -> float:
@@ -658,6 +685,14 @@ def rank_summary(table: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def _rho(value: float, ci: list[float] | None) -> str:
+    if not math.isfinite(value):
+        return "n/a"
+    if ci and all(math.isfinite(c) for c in ci):
+        return f"{value:+.2f} [{ci[0]:+.2f}, {ci[1]:+.2f}]"
+    return f"{value:+.2f}"
+
+
 def format_rank_table(table: list[dict[str, Any]]) -> str:
     """The rank table, then the per-ranker summary, as aligned text."""
 
@@ -687,7 +722,7 @@ def format_rank_table(table: list[dict[str, Any]]) -> str:
                 num(r["regret"]),
                 num(r["random_regret"]),
                 str(r["rank_of_best"]),
-                f"{r['spearman']:+.2f}" if math.isfinite(r["spearman"]) else "n/a",
+                _rho(r["spearman"], r.get("spearman_ci")),
             )  # fmt: skip
         )
     summary = rank_summary(table)
