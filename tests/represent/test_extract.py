@@ -277,3 +277,44 @@ def test_all_layers_extracted_piece_by_piece_equal_one_pass(
     pieced = embed(name, texts, layer="all", pooling="mean", cache=EmbeddingCache(tmp_path))
     assert pieced.shape == whole.shape == (3, 10, 32)
     np.testing.assert_allclose(pieced, whole, atol=1e-5)
+
+
+def test_inner_layer_is_sliced_from_a_cached_all_layer_pass(
+    tiny_decoder: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once the all-layer pass of a model over some inputs is cached, a single inner layer of the
+    same inputs (``embed`` or the API's ``embed_dataset``, ``NAME@LAYER``) is sliced from it: no
+    model load, no forward pass. The last layer and another pooling are still extracted."""
+    from types import SimpleNamespace
+
+    from w2sg.api import embed_dataset
+
+    model = f"hf:{tiny_decoder}"
+    texts = ["the plot was very long", "a great actor", "not good not bad", "the story"]
+    passes: list[str] = []
+    real_load = extract._load
+
+    def counted(resolved, device):  # every extraction loads the model first
+        passes.append(resolved.spec.name)
+        return real_load(resolved, device)
+
+    monkeypatch.setattr(extract, "_load", counted)
+    stacked = np.array(embed(model, texts, layer="all", progress=False))
+    assert stacked.shape == (3, 4, 32) and len(passes) == 1
+    dataset = SimpleNamespace(kind="text", name="tiny", inputs=texts)
+    for layer in (0, 1, -2, -3):
+        X = embed_dataset(dataset, f"{model}@{layer}", "--weak")
+        np.testing.assert_array_equal(X, stacked[layer])
+    np.testing.assert_array_equal(embed(model, texts, layer="1", progress=False), stacked[1])
+    assert len(passes) == 1
+    # The slice is what a single-layer extraction gives (without the cache).
+    fresh = embed(model, texts, layer=1, cache=False, progress=False)
+    np.testing.assert_allclose(fresh, stacked[1], atol=1e-5)
+    assert len(passes) == 2
+    # Not sliced: the last hidden state, another pooling, other inputs, an out-of-range layer.
+    embed_dataset(dataset, f"{model}@-1", "--weak")
+    embed(model, texts, layer=1, pooling="max", progress=False)
+    embed(model, texts[:3], layer=1, progress=False)
+    assert len(passes) == 5
+    with pytest.raises(W2SGError, match="out of range"):
+        embed(model, texts, layer=5, progress=False)

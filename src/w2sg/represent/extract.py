@@ -645,8 +645,11 @@ def embed(
     identity = model_identity(resolved) if store is not None else ""
     key = ""
     if store is not None:
-        key = cache_key(identity, layer, pooling, hash_inputs(inputs))
+        digest = hash_inputs(inputs)
+        key = cache_key(identity, layer, pooling, digest)
         hit = store.get(key)
+        if hit is None and isinstance(layer, int):
+            hit = _sliced_from_all_layers(store, cache_key(identity, "all", pooling, digest), layer)
         if hit is not None:
             return hit
 
@@ -697,6 +700,23 @@ def embed(
         with contextlib.suppress(OSError):  # the whole is stored; a leftover piece is harmless
             store.delete(piece_key)
     return result
+
+
+def _sliced_from_all_layers(store: EmbeddingCache, all_key: str, layer: int) -> np.ndarray | None:
+    """Inner layer ``layer`` of a cached all-layer pass (same model, pooling and inputs), or None.
+
+    A single inner layer is ``stacked[layer]`` of the ``(L + 1, n, d)`` pass, so when a sweep, a
+    rank or an earlier ``layer="all"`` call has cached that pass no forward pass is needed. The
+    last hidden state is not sliced: on its own it comes from ``last_hidden_state`` with the
+    model's own pooling (sentence-transformers: theirs, normalised), which the pass does not use.
+    """
+    stacked = store.get(all_key)
+    if stacked is None:
+        return None
+    n_states = stacked.shape[0]
+    if not -n_states <= layer < n_states or layer % n_states == n_states - 1:
+        return None
+    return np.asarray(stacked[layer])
 
 
 def representations_for(
