@@ -18,7 +18,8 @@ from w2sg.cli import main
 from w2sg.config import RunConfig
 from w2sg.errors import W2SGError
 from w2sg.experiments.store import ResultStore
-from w2sg.report import SECTIONS, bound_checks, build_report
+from w2sg.report import OPTIONAL_SECTIONS, SECTIONS, bound_checks, build_report
+from w2sg.report import plots as report_plots
 
 CHROMIUM = next(
     (p for p in ("/usr/bin/chromium", shutil.which("chromium"), shutil.which("chromium-browser"))
@@ -190,12 +191,31 @@ def store(tmp_path: Path) -> Path:
     return db
 
 
+def sections_with(*optional: str) -> list[str]:
+    """The page's headings: SECTIONS with the given optional sections in their places."""
+    out = []
+    for title in SECTIONS:
+        out.append(title)
+        follow = title
+        while True:
+            nxt = [n for n, after in OPTIONAL_SECTIONS.items() if after == follow]
+            if not nxt:
+                break
+            follow = nxt[0]
+            if follow in optional:
+                out.append(follow)
+    return out
+
+
 def test_store_report(store: Path, tmp_path: Path) -> None:
     out = tmp_path / "report"
     assert main(["report", str(store), "--out", str(out), "--bootstrap", "50"]) == 0
     text = (out / "index.html").read_text()
     page = parse(text)
-    assert page.h2 == list(SECTIONS)
+    # four single weak models per task: the rank figure; no ensemble or s2s rows: no such section
+    assert page.h2 == sections_with("Rank vs realized error")
+    assert sum(n.startswith("rank-") for n in page.images) == 2
+    assert not any(n.startswith(("ensemble-", "rounds-")) for n in page.images)
     check_images_decode(out, page)
     names = set(page.images)
     assert sum(n.startswith("scatter-") for n in names) == 2
@@ -224,6 +244,174 @@ def test_store_report(store: Path, tmp_path: Path) -> None:
         "premise, 0 of which do not hold"
     ) in text
     assert "checks that do not apply, and why" in text
+
+
+MEMBERS = ("w1", "w2", "w3")
+ENSEMBLE_WEIGHTS = {  # rule → weights per seed (votes have none)
+    "metric": [[0.6, 0.3, 0.1], [0.5, 0.4, 0.1]],
+    "learned": [[0.2, 0.5, 0.3], [0.3, 0.3, 0.4]],
+    "vote": [None, None],
+}
+
+
+def _ensemble_row(h: str, task: str, rule: str, seed: int) -> dict:
+    row = _row(h, task, f"ensemble[{rule}](w1+w2+w3)", seed, 0.05 + 0.1 * len(rule) / 6)
+    row["config"] = {
+        "run": {"task": "classification", "seed": seed, "combine": rule},
+        "dataset": {"seed": seed},
+        "weak": {"ensemble": [{"model": m, "layer": None, "pooling": None} for m in MEMBERS]},
+    }
+    row["metrics"]["ensemble"] = {"rule": rule, "members": list(MEMBERS),
+                                  "weights": ENSEMBLE_WEIGHTS[rule][seed]}  # fmt: skip
+    if rule == "vote":
+        del row["theory"]["op_norm"]  # a vote has no kernel part
+    return row
+
+
+def _s2s_row(h: str, task: str, weak: str, seed: int, op: float) -> dict:
+    row = _row(h, task, weak, seed, op)
+    row["head"] = "ridge[s2s_iters=2]"
+    row["config"]["run"]["s2s_iters"] = 2
+    acc = row["metrics"]["w2s"]["accuracy"]
+    row["metrics"]["rounds"] = [
+        {"round": 1, "test": {"accuracy": acc + 0.01 * (1 + seed)}},
+        {"round": 2, "test": {"accuracy": acc - 0.02 * seed}},
+    ]
+    return row
+
+
+@pytest.fixture
+def rich_store(store: Path) -> Path:
+    """The store plus ensemble rows (metric, learned, vote over w1..w3) on task alpha and a
+    second head with two strong-to-strong rounds on task beta."""
+    with ResultStore(store) as s:
+        for rule in ENSEMBLE_WEIGHTS:
+            for seed in (0, 1):
+                s.record(_ensemble_row(f"e-{rule}-{seed}", "alpha", rule, seed))
+        for w, op in (("w1", 0.1), ("w2", 0.3), ("w3", 0.5)):
+            for seed in (0, 1):
+                s.record(_s2s_row(f"s-{w}-{seed}", "beta", w, seed, op + 0.01 * seed))
+    return store
+
+
+def _spy(monkeypatch: pytest.MonkeyPatch, name: str) -> list[tuple[tuple, dict]]:
+    """Record the arguments of a plotting function (and still draw)."""
+    calls: list[tuple[tuple, dict]] = []
+    real = getattr(report_plots, name)
+
+    def spy(*args: object, **kwargs: object) -> Path:
+        calls.append((args, kwargs))
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(report_plots, name, spy)
+    return calls
+
+
+def test_report_figures_of_ensembles_rounds_and_ranks(
+    rich_store: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scipy import stats
+
+    ranks = _spy(monkeypatch, "rank_vs_error")
+    weights = _spy(monkeypatch, "ensemble_weights")
+    rounds = _spy(monkeypatch, "s2s_rounds")
+    out = tmp_path / "report"
+    text = build_report(rich_store, out, n_boot=20).read_text()
+    page = parse(text)
+    assert page.h2 == sections_with(*OPTIONAL_SECTIONS)
+    check_images_decode(out, page)
+    names = set(page.images)
+    assert sum(n.startswith("rank-") for n in names) == 3  # alpha, beta, beta with rounds
+    assert sum(n.startswith("ensemble-") for n in names) == 1
+    assert sum(n.startswith("rounds-") for n in names) == 1
+    with ResultStore(rich_store, read_only=True) as s:
+        rows = s.rows("done")
+
+    # (a) per group: the single weak models' mean op_norm and error, Spearman as scipy's
+    assert len(ranks) == 3
+    for args, _ in ranks:
+        points, rho, ensembles = args[1], args[2], args[3]
+        head = points["head"]
+        group = [r for r in rows if r["task"] == points["task"] and r["head"] == head]
+        singles = sorted({r["weak"] for r in group if "weak" not in r["config"]})
+        assert points["weak"] == singles
+        op = [np.mean([r["theory"]["op_norm"] for r in group if r["weak"] == w]) for w in singles]
+        err = [np.mean([1 - r["metrics"]["w2s"]["accuracy"] for r in group if r["weak"] == w])
+               for w in singles]  # fmt: skip
+        assert points["value"] == pytest.approx(op) and points["error"] == pytest.approx(err)
+        assert rho == pytest.approx(stats.spearmanr(op, err).statistic)
+        if points["task"] == "alpha" and head == "ridge":
+            assert ensembles["weak"] == sorted(f"ensemble[{r}](w1+w2+w3)" for r in
+                                               ENSEMBLE_WEIGHTS)  # fmt: skip
+            assert np.isnan(ensembles["value"][ensembles["weak"].index(
+                "ensemble[vote](w1+w2+w3)")])  # fmt: skip
+        else:
+            assert ensembles is None
+    assert "top-ranked (op_norm)" in text and "the plotted values (means over seeds)" in text
+
+    # (b) the weight of each member per rule, mean over seeds; the vote has none
+    ((args, _),) = weights
+    plotted = args[2]
+    assert set(plotted) == {"metric", "learned"}
+    for rule in plotted:
+        mean = np.mean(np.array(ENSEMBLE_WEIGHTS[rule], float), axis=0)
+        assert [plotted[rule][m] for m in MEMBERS] == pytest.approx(mean.tolist())
+    assert "vote combine by voting, without weights" in text
+
+    # (c) the w2s student (round 0) and each round's test accuracy, mean over seeds
+    ((args, _),) = rounds
+    curves, score = args[2], args[3]
+    assert score == "accuracy" and set(curves) == {"w1", "w2", "w3"}
+    for w, curve in curves.items():
+        runs = [r for r in rows if r["weak"] == w and r["head"] == "ridge[s2s_iters=2]"]
+        expected = [np.mean([r["metrics"]["w2s"]["accuracy"] for r in runs])] + [
+            np.mean([r["metrics"]["rounds"][k]["test"]["accuracy"] for r in runs]) for k in range(2)
+        ]
+        assert curve == pytest.approx(expected)
+    assert args[4]["ceiling (mean)"] == pytest.approx(np.mean(
+        [r["metrics"]["ceiling"]["accuracy"] for r in rows if r["head"] == "ridge[s2s_iters=2]"]
+    ))  # fmt: skip
+
+
+def test_run_dir_report_of_an_ensemble_with_rounds(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A folder of `w2sg run --weak A B C --combine metric --s2s-iters 2 --out`."""
+    import w2sg
+    from w2sg.data.synthetic import default_synthetic
+
+    data = default_synthetic(240, task="classification", n_weak=3, noise_dim=30, seed=1)
+    result = w2sg.run(weak=[data.representations[f"weak_{i}"] for i in (1, 2, 3)],
+                      strong=data.representations["strong"], labels=data.labels,
+                      combine="metric", s2s_iters=2, n_bootstrap=20)  # fmt: skip
+    result.save(tmp_path / "run")
+    weights = _spy(monkeypatch, "ensemble_weights")
+    rounds = _spy(monkeypatch, "s2s_rounds")
+    out = tmp_path / "report"
+    page = parse(build_report(tmp_path / "run", out).read_text())
+    assert page.h2 == sections_with("Ensemble weights", "Strong-to-strong rounds")
+    check_images_decode(out, page)
+    assert {"ensemble.png", "rounds.png"} <= set(page.images)
+    ens = result.record["ensemble"]
+    ((args, _),) = weights
+    assert args[2] == {"metric": dict(zip(ens["members"], ens["weights"], strict=True))}
+    ((args, _),) = rounds
+    assert args[2]["student"] == pytest.approx(
+        [result.record["w2s"]["accuracy"]]
+        + [r["test"]["accuracy"] for r in result.record["rounds"]]
+    )
+
+
+def test_optional_figures_absent_without_their_rows(tmp_path: Path) -> None:
+    """One weak model per group, no ensembles, no rounds: the page has exactly SECTIONS."""
+    db = tmp_path / "one.db"
+    with ResultStore(db) as s:
+        for i, task in enumerate(("alpha", "beta")):
+            for seed in (0, 1):
+                s.record(_row(f"h{i}{seed}", task, "w1", seed, 0.2))
+    page = parse(build_report(db, tmp_path / "out", n_boot=20).read_text())
+    assert page.h2 == list(SECTIONS)
+    assert not any(n.startswith(("rank-", "ensemble-", "rounds-")) for n in page.images)
 
 
 def test_bound_checks() -> None:
@@ -284,11 +472,11 @@ def _chromium(args: list[str], profile: Path) -> subprocess.CompletedProcess[str
 
 
 @pytest.mark.browser
-def test_page_renders_in_headless_chromium(store: Path, tmp_path: Path) -> None:
+def test_page_renders_in_headless_chromium(rich_store: Path, tmp_path: Path) -> None:
     if CHROMIUM is None:
         pytest.skip("chromium is not installed: apt-get install -y chromium")
     out = tmp_path / "report"
-    build_report(store, out, n_boot=50)
+    build_report(rich_store, out, n_boot=50)
     # A copy of the page with a load-time check of every image, read back through --dump-dom.
     page = (out / "index.html").read_text()
     (out / "check.html").write_text(page.replace("</body>", _CHECK_SCRIPT))
@@ -303,7 +491,8 @@ def test_page_renders_in_headless_chromium(store: Path, tmp_path: Path) -> None:
     assert body["data-broken"] == "0", "broken images: " + json.dumps(
         [a.get("src") for a in parsed.attrs_seen if a.get("data-broken") == "1"]
     )
-    assert parsed.h2 == list(SECTIONS)
+    assert parsed.h2 == sections_with(*OPTIONAL_SECTIONS)
+    assert {src.split("-")[0] for src in parse(page).images} >= {"rank", "ensemble", "rounds"}
 
     shot = tmp_path / "shot.png"
     res = _chromium(

@@ -93,7 +93,7 @@ def cmd_study(args: argparse.Namespace) -> int:
             for i, points in enumerate(rank_points(done_runs(args.store), error=args.error)):
                 path = Path(args.plot)
                 target = path.with_name(f"{path.stem}-{i + 1}{path.suffix}") if i else path
-                rank_vs_error(target, points)
+                rank_vs_error(target, points, points["spearman"], points["ensembles"])
                 print(f"wrote {target}", file=sys.stderr)
         if args.json:
             out = {"rows": table, "summary": rank_summary(table)}

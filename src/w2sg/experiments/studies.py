@@ -215,6 +215,12 @@ def weak_table(rows: Iterable[dict[str, Any]], error: str = "metrics") -> list[d
     return table
 
 
+def headline_score(row: dict[str, Any]) -> str:
+    """The headline score of a stored run's task: ``accuracy``, ``mse`` or ``kl``."""
+    task = ((row.get("config") or {}).get("run") or {}).get("task", "classification")
+    return _ERROR_OF_TASK.get(task, ("accuracy", True))[0]
+
+
 def last_round_score(row: dict[str, Any]) -> tuple[int, float]:
     """``(rounds, score)``: the number of strong-to-strong rounds of a stored run and the last
     round's headline test score (accuracy, mse or kl); ``(0, nan)`` without rounds."""
@@ -741,24 +747,46 @@ def rank_points(
     rows: Iterable[dict[str, Any]], error: str = "metrics", ranker: str = "op_norm"
 ) -> list[dict[str, Any]]:
     """Per (task, strong model, configuration): the data of a rank-vs-realised-error figure:
-    ``title``, ``ranker``, ``weak`` names, ``value`` (the ranker, mean over seeds), ``error`` and
-    ``se`` (the student's realised error and its standard error)."""
-    out = []
-    for key, head, by_weak in _buckets(rows):
-        weak = sorted(by_weak)
-        errs = [[w2s_error(r, error) for r in by_weak[w]] for w in weak]
+    ``title``, ``task``, ``strong``, ``head``, ``config_id``, ``ranker``, ``weak`` names (single
+    weak supervisors), ``value`` (the ranker, mean over seeds), ``error`` and ``se`` (the
+    student's realised error and its standard error), ``spearman`` (ranker vs error over the
+    weak models with both, NaN below 3), and ``ensembles``: the ensemble weak sides of the group
+    (``weak``, ``value``, ``error``), which are not ranked."""
+
+    def value_of(runs: list[dict[str, Any]]) -> float:
         if ranker == "weak_error":
-            value = [_mean([_weak_error(r) for r in by_weak[w]]) for w in weak]
-        else:
-            value = [_mean([_theory_value(r, ranker) for r in by_weak[w]]) for w in weak]
+            return _mean([_weak_error(r) for r in runs])
+        return _mean([_theory_value(r, ranker) for r in runs])
+
+    out = []
+    for key, head, by_weak in _buckets(rows, ensembles=True):
+        weak = sorted(w for w, runs in by_weak.items() if not is_ensemble(runs[0]))
+        if not weak:
+            continue
+        mixed = sorted(w for w, runs in by_weak.items() if is_ensemble(runs[0]))
+        errs = [[w2s_error(r, error) for r in by_weak[w]] for w in weak]
+        value = [value_of(by_weak[w]) for w in weak]
+        mean = [_mean(e) for e in errs]
+        x, y = np.array(value), np.array(mean)
+        ok = np.isfinite(x) & np.isfinite(y)
         out.append(
             {
                 "title": f"{key[0]} · strong {key[1]} · {head}",
+                "task": key[0],
+                "strong": key[1],
+                "head": head,
+                "config_id": key[2],
                 "ranker": ranker,
                 "weak": weak,
                 "value": value,
-                "error": [_mean(e) for e in errs],
+                "error": mean,
                 "se": [_standard_error(e, by_weak[w]) for e, w in zip(errs, weak, strict=True)],
+                "spearman": _point("spearman", x[ok], y[ok]) if ok.sum() >= 3 else math.nan,
+                "ensembles": {
+                    "weak": mixed,
+                    "value": [value_of(by_weak[w]) for w in mixed],
+                    "error": [_mean([w2s_error(r, error) for r in by_weak[w]]) for w in mixed],
+                },
             }
         )
     return out

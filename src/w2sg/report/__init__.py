@@ -4,6 +4,6 @@
 function per figure.
 """
 
-from w2sg.report.build import SECTIONS, bound_checks, build_report
+from w2sg.report.build import OPTIONAL_SECTIONS, SECTIONS, bound_checks, build_report
 
-__all__ = ["SECTIONS", "bound_checks", "build_report"]
+__all__ = ["OPTIONAL_SECTIONS", "SECTIONS", "bound_checks", "build_report"]

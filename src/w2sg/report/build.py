@@ -33,6 +33,30 @@ SECTIONS: tuple[str, ...] = (
     "Over-optimization",
     "Predicted vs measured gap",
 )
+#: Sections a page has only when its source holds their rows (a results store with several
+#: single weak models per group, ensemble runs, runs with strong-to-strong rounds), each placed
+#: after the section named beside it.
+OPTIONAL_SECTIONS: dict[str, str] = {
+    "Rank vs realized error": "Representation metrics vs weak-to-strong error",
+    "Ensemble weights": "PGR per pair",
+    "Strong-to-strong rounds": "Ensemble weights",
+}
+
+
+def page_sections(sections: dict[str, Section]) -> list[Section]:
+    """Every section of :data:`SECTIONS` in order, with each optional section that has content
+    after the one it follows."""
+    out: list[Section] = []
+
+    def add(title: str) -> None:
+        out.append(sections[title])
+        for name, after in OPTIONAL_SECTIONS.items():
+            if after == title and name in sections and sections[name].blocks:
+                add(name)
+
+    for title in SECTIONS:
+        add(title)
+    return out
 
 
 @dataclass
@@ -352,8 +376,69 @@ def _run_dir_sections(folder: Path, out: Path) -> tuple[str, list[Section]]:
         sec.table(["theory", "value"], extra)
     else:
         sec.note("no theory block in this run")
+    _run_dir_ensemble(sections, record, out)
+    _run_dir_rounds(sections, record, out)
     title = f"w2sg report: {folder.name}"
-    return title, list(sections.values())
+    return title, page_sections(sections)
+
+
+def _run_dir_ensemble(sections: dict[str, Section], record: dict[str, Any], out: Path) -> None:
+    """A run with several weak models (``w2sg run --weak A B C --combine``): its members'
+    weights, op norms and own scores."""
+    ens = record.get("ensemble")
+    if not isinstance(ens, dict):
+        return
+    sec = sections["Ensemble weights"] = Section("Ensemble weights")
+    members = [str(m) for m in ens.get("members") or []]
+    weights = ens.get("weights")
+    rule = str(ens.get("rule"))
+    if weights is not None:
+        path = plots.ensemble_weights(
+            out / "ensemble.png",
+            f"weights of the {len(members)} weak models ({rule})",
+            {rule: dict(zip(members, weights, strict=True))},
+        )
+        sec.image(path, f"ensemble weights ({rule})")
+    else:
+        sec.note(f"{rule} combines by voting, without weights")
+    op = ens.get("member_op_norm") or [None] * len(members)
+    own = ens.get("member_weak") or [{}] * len(members)
+    sec.table(
+        ["weak model", "weight", "op_norm", *sorted({k for o in own for k in o})],
+        [[m, None if weights is None else weights[i], op[i],
+          *(own[i].get(k) for k in sorted({k for o in own for k in o}))]
+         for i, m in enumerate(members)],
+    )  # fmt: skip
+
+
+def _run_dir_rounds(sections: dict[str, Section], record: dict[str, Any], out: Path) -> None:
+    """A run with strong-to-strong rounds (``--s2s-iters``): the headline score per round."""
+    rounds = record.get("rounds")
+    if not rounds:
+        return
+    from w2sg.experiments.studies import headline_score, round_scores
+
+    row = {"config": {"run": record.get("config") or {}}, "metrics": record}
+    score = headline_score(row)
+    curve = round_scores(row)
+    sec = sections["Strong-to-strong rounds"] = Section("Strong-to-strong rounds")
+    path = plots.s2s_rounds(
+        out / "rounds.png",
+        "Strong-to-strong rounds of this run",
+        {"student": curve},
+        score,
+        {
+            "ceiling": _num((record.get("ceiling") or {}).get(score)),
+            "weak": _num((record.get("weak") or {}).get(score)),
+        },
+    )
+    sec.image(path, "strong-to-strong rounds", f"test {score} per round (0: the w2s student)")
+    sec.table(
+        ["round", f"test {score}", "labels changed", "PGR"],
+        [[0, curve[0], None, (record.get("pgr") or {}).get("value")]]
+        + [[r.get("round"), curve[k + 1], r.get("labels_changed"),
+            (r.get("pgr") or {}).get("value")] for k, r in enumerate(rounds)],
+    )  # fmt: skip
 
 
 # -- results store --------------------------------------------------------------------------
@@ -592,7 +677,169 @@ def _store_sections(db: Path, out: Path, n_boot: int) -> tuple[str, list[Section
             )
     else:
         sec.note("no theory blocks with predicted_gap and measured_gap")
-    return f"w2sg report: {db.name}", list(sections.values())
+    optional = {title: Section(title) for title in OPTIONAL_SECTIONS}
+    _rank_section(optional["Rank vs realized error"], done, out)
+    _ensemble_section(optional["Ensemble weights"], done, out)
+    _rounds_section(optional["Strong-to-strong rounds"], done, out)
+    return f"w2sg report: {db.name}", page_sections({**sections, **optional})
+
+
+def _rank_section(sec: Section, done: list[dict[str, Any]], out: Path) -> None:
+    """Figure (a): per group with ≥ 2 single weak supervisors, the label-free op_norm of each
+    against the realised w2s error, the top-ranked pick marked, Spearman in the title; then the
+    rank table of op_norm (:func:`w2sg.experiments.studies.rank_table`)."""
+    from w2sg.experiments.studies import rank_points, rank_table
+
+    points = [p for p in rank_points(done) if np.isfinite(_finite_pairs(p)).sum() >= 2]
+    if not points:
+        return
+    for i, p in enumerate(points):
+        path = plots.rank_vs_error(
+            out / f"rank-{i:02d}-{_slug(p['task'], p['strong'], p['head'])}.png",
+            p,
+            p["spearman"],
+            p["ensembles"] if p["ensembles"]["weak"] else None,
+        )
+        sec.image(
+            path,
+            f"op_norm rank vs realised error, {p['title']}",
+            "one point per single weak supervisor (mean over seeds, ± one SE); circled: the "
+            "label-free pick (smallest op_norm), star: the best student; diamonds: ensembles of "
+            "the same group (not ranked)",
+        )
+    table = [r for r in rank_table(done) if r["ranker"] == "op_norm" and r.get("reason") is None]
+    sec.table(
+        ["task", "strong", "head", "weak models", "top-ranked (op_norm)", "best", "top error",
+         "best error ± SE", "precision@1", "regret", "random regret", "best ranked", "Spearman"],
+        [[r["task"], r["strong"], r["head"], r["n_weak"], r["top"], r["best"], r["top_error"],
+          f"{_cell(r['best_error'])} ± {_cell(r['best_se'])}", r["precision_at_1"], r["regret"],
+          r["random_regret"], r["rank_of_best"], r["spearman"]] for r in table],
+    )  # fmt: skip
+    sec.table(
+        ["task", "head", "weak", "op_norm", "w2s error", "SE"],
+        [[p["task"], p["head"], w, v, e, se]
+         for p in points
+         for w, v, e, se in zip(p["weak"], p["value"], p["error"], p["se"], strict=True)],
+        folded="the plotted values (means over seeds)",
+    )  # fmt: skip
+    sec.note(
+        "precision@1: the top-ranked supervisor's student is within one SE of the best one's; "
+        "regret: its error minus the best error (w2sg study --rank, docs/rank-study.md)"
+    )
+
+
+def _finite_pairs(points: dict[str, Any]) -> np.ndarray:
+    """NaN where a weak model lacks its ranker value or its error, else 1."""
+    x, y = np.array(points["value"], float), np.array(points["error"], float)
+    return np.where(np.isfinite(x) & np.isfinite(y), 1.0, np.nan)
+
+
+def ensemble_groups(done: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The ensemble runs of a store by (task, strong, head, members): per combination rule the
+    mean weights over seeds (``None`` for the votes) and the mean w2s error. Each entry:
+    ``task``, ``strong``, ``head``, ``members``, ``rules`` ({rule: {"weak", "weights",
+    "error", "seeds"}})."""
+    from w2sg.experiments.studies import ensemble_weights, is_ensemble, w2s_error
+
+    by: dict[tuple[str, str, str, tuple[str, ...]], dict[str, list[dict[str, Any]]]] = {}
+    for r in done:
+        if not is_ensemble(r):
+            continue
+        record = (r.get("metrics") or {}).get("ensemble") or {}
+        members = tuple(str(m) for m in record.get("members") or [])
+        key = (str(r["task"]), str(r["strong"]), str(r["head"]), members)
+        by.setdefault(key, {}).setdefault(str(r["weak"]), []).append(r)
+    out = []
+    for (task, strong, head, members), sides in sorted(by.items()):
+        rules: dict[str, dict[str, Any]] = {}
+        for weak, runs in sorted(sides.items()):
+            combo = ensemble_weights(runs)
+            name = weak.split("](")[0].removeprefix("ensemble[")  # rule and its setting
+            rules[name] = {
+                "weak": weak,
+                "weights": combo["weights"],
+                "error": _mean(w2s_error(r) for r in runs),
+                "seeds": len(runs),
+            }
+        out.append({"task": task, "strong": strong, "head": head, "members": list(members),
+                    "rules": rules})  # fmt: skip
+    return out
+
+
+def _ensemble_section(sec: Section, done: list[dict[str, Any]], out: Path) -> None:
+    """Figure (b): for each set of ensemble members, the weight of each member under each
+    combination rule (mean over seeds)."""
+    groups = ensemble_groups(done)
+    for i, g in enumerate(groups):
+        weighted = {
+            rule: dict(zip(g["members"], v["weights"], strict=True))
+            for rule, v in g["rules"].items()
+            if v["weights"] is not None
+        }
+        title = f"{g['task']}: ensembles of {len(g['members'])} → {g['strong']} ({g['head']})"
+        if weighted:
+            path = plots.ensemble_weights(
+                out / f"ensemble-{i:02d}-{_slug(g['task'], g['strong'], g['head'])}.png",
+                title,
+                weighted,
+            )
+            sec.image(
+                path,
+                f"ensemble weights, {title}",
+                "weight of each member per combination rule (mean over seeds); votes have none",
+            )
+        unweighted = [rule for rule, v in g["rules"].items() if v["weights"] is None]
+        if unweighted:
+            sec.note(f"{title}: {', '.join(unweighted)} combine by voting, without weights")
+        sec.table(
+            ["rule", "seeds", "w2s error", *g["members"]],
+            [[rule, v["seeds"], v["error"],
+              *(v["weights"] if v["weights"] is not None else [None] * len(g["members"]))]
+             for rule, v in g["rules"].items()],
+        )  # fmt: skip
+
+
+def _rounds_section(sec: Section, done: list[dict[str, Any]], out: Path) -> None:
+    """Figure (c): per task × strong × head with strong-to-strong rounds, the headline test score
+    of each round (round 0: the w2s student), one line per weak side, mean over seeds."""
+    from w2sg.experiments.studies import headline_score, round_scores
+
+    groups: dict[tuple[str, str, str], dict[str, list[dict[str, Any]]]] = {}
+    for r in done:
+        if (r.get("metrics") or {}).get("rounds"):
+            key = (str(r["task"]), str(r["strong"]), str(r["head"]))
+            groups.setdefault(key, {}).setdefault(str(r["weak"]), []).append(r)
+    for i, ((task, strong, head), by_weak) in enumerate(sorted(groups.items())):
+        score = headline_score(next(iter(by_weak.values()))[0])
+        curves = {}
+        for weak, runs in sorted(by_weak.items()):
+            per_seed = [round_scores(r) for r in runs]
+            n = min(len(s) for s in per_seed)
+            curves[weak] = [_mean(s[k] for s in per_seed) for k in range(n)]
+        ceiling = _mean(
+            _num(((r.get("metrics") or {}).get("ceiling") or {}).get(score))
+            for runs in by_weak.values()
+            for r in runs
+        )
+        title = f"{task}: weak → {strong} ({head})"
+        path = plots.s2s_rounds(
+            out / f"rounds-{i:02d}-{_slug(task, strong, head)}.png",
+            title,
+            curves,
+            score,
+            {"ceiling (mean)": ceiling},
+        )
+        sec.image(
+            path,
+            f"strong-to-strong rounds, {title}",
+            f"test {score} of the w2s student (round 0) and of each strong-to-strong round, "
+            "mean over seeds",
+        )
+        n_rounds = max(len(v) for v in curves.values())
+        sec.table(
+            ["weak", *(f"round {k}" if k else "w2s (round 0)" for k in range(n_rounds))],
+            [[w, *v, *[None] * (n_rounds - len(v))] for w, v in curves.items()],
+        )
 
 
 def _aggregates(summary: dict[str, Any] | None) -> list[Any]:

@@ -7,7 +7,7 @@ files or the results store; :mod:`w2sg.report.build` gathers the data.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -370,10 +370,17 @@ def rank_bars(path: Path, ranking: dict[str, Any]) -> Path:
     return _save(fig, path)
 
 
-def rank_vs_error(path: Path, points: dict[str, Any]) -> Path:
+def rank_vs_error(
+    path: Path,
+    points: dict[str, Any],
+    spearman: float | None = None,
+    ensembles: dict[str, Any] | None = None,
+) -> Path:
     """A rank study's figure (:func:`w2sg.experiments.studies.rank_points`): the ranker's value
     per weak model against the student's realised error (± one SE), the top-ranked model and the
-    best one marked."""
+    best one marked; ``spearman`` (of ranker and error over the weak models) in the title.
+    ``ensembles``: ensemble weak sides of the same group (``weak``, ``value``, ``error``), drawn
+    as diamonds; they are not candidates of the ranking."""
     plt = _plt()
     x = np.array(points["value"], float)
     y = np.array(points["error"], float)
@@ -393,10 +400,52 @@ def rank_vs_error(path: Path, points: dict[str, Any]) -> Path:
         for i in idx:
             ax.annotate(points["weak"][i], (x[i], y[i]), fontsize=6, alpha=0.7,
                         xytext=(3, 2), textcoords="offset points")  # fmt: skip
+    if ensembles is not None:
+        ex = np.array(ensembles["value"], float)
+        ey = np.array(ensembles["error"], float)
+        ek = _finite(ex, ey)
+        if ek.any():
+            ax.scatter(ex[ek], ey[ek], marker="D", s=30, color="C1", zorder=3,
+                       label="ensembles (not ranked)")  # fmt: skip
+            for xi, yi, name in zip(ex[ek], ey[ek], np.asarray(ensembles["weak"])[ek], strict=True):
+                ax.annotate(str(name).split("](")[0] + "]", (xi, yi), fontsize=6, color="C1",
+                            xytext=(3, -8), textcoords="offset points")  # fmt: skip
     ax.set_xlabel(f"{points['ranker']} (label-free rank: smaller first)")
     ax.set_ylabel("student's realised test error")
-    ax.set_title(points["title"], fontsize=10)
+    title = points["title"]
+    if spearman is not None:
+        rho = f"{spearman:+.2f}" if math.isfinite(spearman) else "n/a"
+        title += f"\nSpearman ρ({points['ranker']}, realised error) = {rho}"
+    ax.set_title(title, fontsize=10)
     ax.legend(fontsize=7, loc="best")
+    ax.grid(alpha=0.3)
+    return _save(fig, path)
+
+
+def s2s_rounds(
+    path: Path,
+    title: str,
+    curves: Mapping[str, Sequence[float]],
+    score: str,
+    references: dict[str, float] | None = None,
+) -> Path:
+    """Strong-to-strong rounds: the headline test score of the w2s student (round 0) and of each
+    later round, one line per weak side; ``references`` (e.g. the ceiling) as dotted lines."""
+    plt = _plt()
+    fig, ax = plt.subplots(figsize=(9.0, 4.2), constrained_layout=True)
+    for i, (name, values) in enumerate(curves.items()):
+        v = np.asarray(values, float)
+        ax.plot(np.arange(len(v)), v, "o-", color=f"C{i % 10}", ms=4, label=name)
+    for j, (name, value) in enumerate((references or {}).items()):
+        if math.isfinite(value):
+            ax.axhline(value, ls=":", color=f"{0.2 + 0.3 * j:.1f}", lw=1, label=name)
+    n = max((len(v) for v in curves.values()), default=1)
+    ax.set_xticks(range(n))
+    ax.set_xticklabels(["w2s (0)", *(str(r) for r in range(1, n))])
+    ax.set_xlabel("strong-to-strong round")
+    ax.set_ylabel(f"test {score}")
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0))
     ax.grid(alpha=0.3)
     return _save(fig, path)
 
