@@ -678,13 +678,13 @@ def _store_sections(db: Path, out: Path, n_boot: int) -> tuple[str, list[Section
     else:
         sec.note("no theory blocks with predicted_gap and measured_gap")
     optional = {title: Section(title) for title in OPTIONAL_SECTIONS}
-    _rank_section(optional["Rank vs realized error"], done, out)
+    _rank_section(optional["Rank vs realized error"], done, out, n_boot)
     _ensemble_section(optional["Ensemble weights"], done, out)
     _rounds_section(optional["Strong-to-strong rounds"], done, out)
     return f"w2sg report: {db.name}", page_sections({**sections, **optional})
 
 
-def _rank_section(sec: Section, done: list[dict[str, Any]], out: Path) -> None:
+def _rank_section(sec: Section, done: list[dict[str, Any]], out: Path, n_boot: int) -> None:
     """Figure (a): per group with ≥ 2 single weak supervisors, the label-free op_norm of each
     against the realised w2s error, the top-ranked pick marked, Spearman in the title; then the
     rank table of op_norm (:func:`w2sg.experiments.studies.rank_table`)."""
@@ -707,13 +707,19 @@ def _rank_section(sec: Section, done: list[dict[str, Any]], out: Path) -> None:
             "label-free pick (smallest op_norm), star: the best student; diamonds: ensembles of "
             "the same group (not ranked)",
         )
-    table = [r for r in rank_table(done) if r["ranker"] == "op_norm" and r.get("reason") is None]
+    table = [
+        r
+        for r in rank_table(done, n_boot=n_boot)
+        if r["ranker"] == "op_norm" and r.get("reason") is None
+    ]
     sec.table(
         ["task", "strong", "head", "weak models", "top-ranked (op_norm)", "best", "top error",
-         "best error ± SE", "precision@1", "regret", "random regret", "best ranked", "Spearman"],
+         "best error ± SE", "precision@1", "regret", "random regret", "best ranked", "Spearman",
+         "Spearman 95% CI"],
         [[r["task"], r["strong"], r["head"], r["n_weak"], r["top"], r["best"], r["top_error"],
           f"{_cell(r['best_error'])} ± {_cell(r['best_se'])}", r["precision_at_1"], r["regret"],
-          r["random_regret"], r["rank_of_best"], r["spearman"]] for r in table],
+          r["random_regret"], r["rank_of_best"], r["spearman"],
+          _interval(r.get("spearman_ci"))] for r in table],
     )  # fmt: skip
     sec.table(
         ["task", "head", "weak", "op_norm", "w2s error", "SE"],
@@ -726,6 +732,17 @@ def _rank_section(sec: Section, done: list[dict[str, Any]], out: Path) -> None:
         "precision@1: the top-ranked supervisor's student is within one SE of the best one's; "
         "regret: its error minus the best error (w2sg study --rank, docs/rank-study.md)"
     )
+
+
+def _interval(ci: Any) -> str:
+    """``[lo, hi]`` of a stored interval (a pair, or a dict with ci_low/ci_high), else n/a."""
+    if isinstance(ci, dict):
+        ci = (ci.get("ci_low"), ci.get("ci_high"))
+    if isinstance(ci, list | tuple) and len(ci) == 2:
+        lo, hi = _num(ci[0]), _num(ci[1])
+        if math.isfinite(lo) and math.isfinite(hi):
+            return f"[{lo:+.2f}, {hi:+.2f}]"
+    return "n/a"
 
 
 def _finite_pairs(points: dict[str, Any]) -> np.ndarray:
