@@ -215,3 +215,34 @@ def test_pgr_summary_excludes_weak_above_ceiling_and_counts_flags() -> None:
     assert "weak_beats_ceiling" in format_weak_table([row])
     table = correlation_table(rows, n_boot=10)
     assert table[0]["n_flagged"] == 2 and "2/3" in format_table(table)
+
+
+def test_score_and_finetuned_theory_sources() -> None:
+    """--score takes another student metric (1 − score for scores, else itself); --theory
+    finetuned reads op_norm etc. from the stored theory_finetuned block, against scipy."""
+    rows = []
+    tf_ops = [0.9, 0.2, 0.5, 0.7]
+    aurocs = [0.60, 0.85, 0.72, 0.70]
+    ces = [0.69, 0.41, 0.55, 0.52]
+    for i, (tf, auc, ce) in enumerate(zip(tf_ops, aurocs, ces, strict=True)):
+        r = run("A", f"w{i}", 0, op=0.1 * (i + 1), acc=0.6)
+        r["metrics"]["w2s"].update({"auroc": auc, "cross_entropy": ce})
+        r["metrics"]["theory_finetuned"] = {"op_norm": tf, "fro_sq_over_n": tf, "predicted_gap": 1}
+        rows.append(r)
+    assert w2s_error(rows[0], score="auroc") == pytest.approx(0.40)
+    assert w2s_error(rows[0], score="cross_entropy") == pytest.approx(0.69)
+    assert math.isnan(w2s_error(rows[0], score="brier"))
+    (g,) = study_groups(rows, score="auroc", theory="finetuned")
+    assert g.metrics["op_norm"] == pytest.approx(tf_ops)
+    assert g.error == pytest.approx([1 - a for a in aurocs])
+    table = correlation_table(rows, n_boot=50, score="cross_entropy", theory="finetuned")
+    op = next(r for r in table if r["metric"] == "op_norm")
+    assert op["spearman"]["value"] == pytest.approx(stats.spearmanr(tf_ops, ces).statistic)
+    frozen = next(r for r in correlation_table(rows, n_boot=50) if r["metric"] == "op_norm")
+    assert math.isnan(frozen["spearman"]["value"])  # accuracy is constant: undefined
+    (w,) = [r for r in weak_table(rows, score="auroc", theory="finetuned") if r["weak"] == "w1"]
+    assert w["op_norm"] == pytest.approx(0.2) and w["error"] == pytest.approx(0.15)
+    probe_only = run("A", "w9", 0, 0.3, 0.7)  # a probe run has no theory_finetuned: NaN
+    assert math.isnan(study_groups([probe_only], theory="finetuned")[0].metrics["op_norm"][0])
+    with pytest.raises(W2SGError, match="theory source"):
+        study_groups(rows, theory="tuned")

@@ -101,15 +101,21 @@ def cmd_study(args: argparse.Namespace) -> int:
         else:
             print(format_rank_table(table))
         return 0
+    _check(
+        args.score is None or args.error == "metrics",
+        "--score names a test metric of the student; use it with --error metrics",
+    )
     if args.by_weak:
-        rows = weak_table(done_runs(args.store), error=args.error)
+        rows = weak_table(
+            done_runs(args.store), error=args.error, score=args.score, theory=args.theory
+        )
         print(
             json.dumps(_json_safe(rows), allow_nan=False) if args.json else format_weak_table(rows)
         )
         return 0
     table = run_study(
         args.store, error=args.error, n_boot=args.bootstrap, confidence=args.confidence,
-        seed=args.seed,
+        seed=args.seed, score=args.score, theory=args.theory,
     )  # fmt: skip
     if args.json:
         print(json.dumps(_json_safe(table), allow_nan=False))
@@ -174,6 +180,14 @@ def register(subparsers: Any) -> None:
     p.add_argument("--error", choices=("metrics", "theory"), default="metrics",
                    help="metrics: the trained head's test error (1 − accuracy, MSE or KL); "
                    "theory: the ridge head's test MSE from the theory block")  # fmt: skip
+    p.add_argument("--score",
+                   help="the student's error from this test metric instead of the headline one: "
+                   "auroc, accuracy or r2 as 1 − score; cross_entropy, ece, mse, mae as "
+                   "themselves")  # fmt: skip
+    p.add_argument("--theory", choices=("frozen", "finetuned"), default="frozen",
+                   help="frozen: op_norm etc. from the frozen representations (the run's theory "
+                   "block); finetuned: from the fine-tuned ceiling's own representations "
+                   "(theory_finetuned; --train full|lora runs only)")  # fmt: skip
     p.add_argument("--bootstrap", type=int, default=1000, help="bootstrap resamples (1000)")
     p.add_argument("--confidence", type=float, default=0.95, help="interval level (0.95)")
     p.add_argument("--seed", type=seed, default=0, help="bootstrap seed (default 0)")

@@ -29,6 +29,12 @@ from w2sg.errors import W2SGError
 METRICS: tuple[str, ...] = ("op_norm", "fro_sq_over_n", "predicted_gap")
 CORRELATIONS: tuple[str, ...] = ("spearman", "kendall", "pearson")
 ERROR_SOURCES: tuple[str, ...] = ("metrics", "theory")
+#: Where the representation metrics come from: ``frozen`` (the run's ``theory`` block, computed
+#: from the frozen representations before any training) or ``finetuned`` (``theory_finetuned``:
+#: the same quantities on the fine-tuned ceiling's own final representations; fine-tuned runs only).
+THEORY_SOURCES: tuple[str, ...] = ("frozen", "finetuned")
+#: Test metrics where higher is better: ``w2s_error(score=...)`` uses 1 − score for these.
+SCORES: tuple[str, ...] = ("accuracy", "auroc", "r2")
 
 # The headline error of each task type, the same the pipeline uses for PGR.
 _ERROR_OF_TASK = {
@@ -40,12 +46,20 @@ _ERROR_OF_TASK = {
 _THEORY_ERROR_KEYS = ("w2s_error",)
 
 
-def w2s_error(row: dict[str, Any], source: str = "metrics") -> float:
+def w2s_error(row: dict[str, Any], source: str = "metrics", score: str | None = None) -> float:
     """The weak-to-strong test error of one stored run (NaN when the run does not have it).
 
     ``metrics``: the trained head's error: 1 − accuracy (classification), MSE (regression), mean KL
     from the truth (probability). ``theory``: the ridge head's error measured in the theory block.
+    ``score`` (with ``metrics``) names another test metric of the student instead: a score of
+    :data:`SCORES` counts as 1 − score (``auroc`` → 1 − AUROC), any other (``cross_entropy``,
+    ``ece``, ``mae``, …) as itself.
     """
+    if score is not None and source == "metrics":
+        value = ((row.get("metrics") or {}).get("w2s") or {}).get(score)
+        if not isinstance(value, int | float):
+            return math.nan
+        return 1.0 - float(value) if score in SCORES else float(value)
     if source == "theory":
         theory = row.get("theory") or {}
         for key in _THEORY_ERROR_KEYS:
@@ -121,19 +135,32 @@ def _buckets(
     return [(key, heads[key], buckets[key]) for key in order]
 
 
-def study_groups(rows: Iterable[dict[str, Any]], error: str = "metrics") -> list[StudyGroup]:
-    """Group ``done`` runs by (task, strong model, configuration); average seeds per weak model.
-    Runs whose weak side is an ensemble are left out (:func:`weak_table` lists them)."""
+def _check_sources(error: str, theory: str) -> None:
     if error not in ERROR_SOURCES:
         raise W2SGError(f"unknown error source {error!r}; use one of {', '.join(ERROR_SOURCES)}")
+    if theory not in THEORY_SOURCES:
+        raise W2SGError(f"unknown theory source {theory!r}; use {' or '.join(THEORY_SOURCES)}")
+
+
+def study_groups(
+    rows: Iterable[dict[str, Any]],
+    error: str = "metrics",
+    *,
+    score: str | None = None,
+    theory: str = "frozen",
+) -> list[StudyGroup]:
+    """Group ``done`` runs by (task, strong model, configuration); average seeds per weak model.
+    Runs whose weak side is an ensemble are left out (:func:`weak_table` lists them).
+    ``score`` and ``theory``: see :func:`w2s_error` and :data:`THEORY_SOURCES`."""
+    _check_sources(error, theory)
     groups = []
     for key, head, by_weak in _buckets(rows):
         weak = sorted(by_weak)
         values = {
-            m: np.array([_mean([_theory_value(r, m) for r in by_weak[w]]) for w in weak])
+            m: np.array([_mean([_theory_value(r, m, theory) for r in by_weak[w]]) for w in weak])
             for m in METRICS
         }
-        err = np.array([_mean([w2s_error(r, error) for r in by_weak[w]]) for w in weak])
+        err = np.array([_mean([w2s_error(r, error, score) for r in by_weak[w]]) for w in weak])
         groups.append(
             StudyGroup(
                 task=key[0],
@@ -155,7 +182,13 @@ def study_groups(rows: Iterable[dict[str, Any]], error: str = "metrics") -> list
     return groups
 
 
-def weak_table(rows: Iterable[dict[str, Any]], error: str = "metrics") -> list[dict[str, Any]]:
+def weak_table(
+    rows: Iterable[dict[str, Any]],
+    error: str = "metrics",
+    *,
+    score: str | None = None,
+    theory: str = "frozen",
+) -> list[dict[str, Any]]:
     """One row per (task, strong model, configuration, weak model): means over seeds.
 
     Each row: ``task``, ``strong``, ``head``, ``config_id``, ``weak``, ``n_seeds``, ``score``
@@ -164,7 +197,7 @@ def weak_table(rows: Iterable[dict[str, Any]], error: str = "metrics") -> list[d
     (``median_pgr``, ``n_pgr``, ``pgr_of_means``, and ``median_pgr_auroc``,
     ``pgr_of_means_auroc`` for classification; ``flags``: code → number of seeds flagged); the
     representation metrics ``op_norm``, ``fro_sq_over_n``, ``predicted_gap``; ``k_weak``,
-    ``k_strong``; and ``error`` (as in :func:`w2s_error`). Ensemble weak sides
+    ``k_strong`` (from the ``theory`` source); and ``error`` (as in :func:`w2s_error`). Ensemble weak sides
     (``ensemble[rule](a+b)``) are rows of the group of the single weak models beside them, with
     ``ensemble`` (the rule, the members and each member's weight, mean over seeds); runs with
     strong-to-strong rounds add ``s2s_rounds`` and ``s2s_score`` (the last round's headline score,
@@ -172,17 +205,16 @@ def weak_table(rows: Iterable[dict[str, Any]], error: str = "metrics") -> list[d
     Within a group, rows go from the largest weak-to-strong error to the smallest, so a metric
     that predicts the error decreases down the table.
     """
-    if error not in ERROR_SOURCES:
-        raise W2SGError(f"unknown error source {error!r}; use one of {', '.join(ERROR_SOURCES)}")
+    _check_sources(error, theory)
     table = []
     for key, head, by_weak in _buckets(rows, ensembles=True):
         group = []
         for weak, runs in by_weak.items():
             task = ((runs[0].get("config") or {}).get("run") or {}).get("task", "classification")
-            score, _ = _ERROR_OF_TASK.get(task, ("accuracy", True))
+            headline, _ = _ERROR_OF_TASK.get(task, ("accuracy", True))
 
             def score_of(
-                model: str, runs: list[dict[str, Any]] = runs, score: str = score
+                model: str, runs: list[dict[str, Any]] = runs, score: str = headline
             ) -> float:
                 return _mean([_number(((r.get("metrics") or {}).get(model) or {}).get(score))
                               for r in runs])  # fmt: skip
@@ -194,15 +226,15 @@ def weak_table(rows: Iterable[dict[str, Any]], error: str = "metrics") -> list[d
                 "config_id": key[2],
                 "weak": weak,
                 "n_seeds": len(runs),
-                "score": score,
+                "score": headline,
                 "weak_score": score_of("weak"),
                 "w2s_score": score_of("w2s"),
                 "ceiling_score": score_of("ceiling"),
             }
             row.update(pgr_summary(runs))
             for name in (*METRICS, "k_weak", "k_strong"):
-                row[name] = _mean([_theory_value(r, name) for r in runs])
-            row["error"] = _mean([w2s_error(r, error) for r in runs])
+                row[name] = _mean([_theory_value(r, name, theory) for r in runs])
+            row["error"] = _mean([w2s_error(r, error, score) for r in runs])
             rounds = [last_round_score(r) for r in runs]
             if any(n for n, _ in rounds):
                 row["s2s_rounds"] = max(n for n, _ in rounds)
@@ -307,8 +339,13 @@ def _number(value: Any) -> float:
     return float(value) if isinstance(value, int | float) else math.nan
 
 
-def _theory_value(row: dict[str, Any], metric: str) -> float:
-    value = (row.get("theory") or {}).get(metric)
+def _theory_value(row: dict[str, Any], metric: str, theory: str = "frozen") -> float:
+    block = (
+        row.get("theory")
+        if theory == "frozen"
+        else (row.get("metrics") or {}).get("theory_finetuned")
+    )
+    value = (block or {}).get(metric)
     return float(value) if isinstance(value, int | float) else math.nan
 
 
@@ -404,8 +441,11 @@ def correlation_table(
     n_boot: int = 1000,
     confidence: float = 0.95,
     seed: int = 0,
+    score: str | None = None,
+    theory: str = "frozen",
 ) -> list[dict[str, Any]]:
     """One row per (task, strong model, configuration, metric): the three correlations with CIs.
+    ``score``/``theory``: which error and which theory block (:func:`study_groups`).
 
     Each row: ``task``, ``strong``, ``head``, ``config_id``, ``metric``, ``n_weak``, ``n_runs``,
     ``spearman``/``kendall``/``pearson`` (each ``{value, ci_low, ci_high}``), ``reason`` (why the
@@ -413,7 +453,7 @@ def correlation_table(
     ``flags`` (:func:`flag_counts` of the group's runs).
     """
     table = []
-    for group in study_groups(rows, error):
+    for group in study_groups(rows, error, score=score, theory=theory):
         for metric in METRICS:
             x = group.metrics[metric]
             ok = np.isfinite(x) & np.isfinite(group.error)
@@ -457,10 +497,15 @@ def run_study(
     n_boot: int = 1000,
     confidence: float = 0.95,
     seed: int = 0,
+    score: str | None = None,
+    theory: str = "frozen",
 ) -> list[dict[str, Any]]:
     """:func:`correlation_table` of the ``done`` runs of a results store."""
     rows = done_runs(store)
-    return correlation_table(rows, error=error, n_boot=n_boot, confidence=confidence, seed=seed)
+    return correlation_table(
+        rows, error=error, n_boot=n_boot, confidence=confidence, seed=seed, score=score,
+        theory=theory,
+    )  # fmt: skip
 
 
 def _aligned(header: Sequence[str], lines: Sequence[Sequence[str]]) -> str:
