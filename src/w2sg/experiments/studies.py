@@ -197,11 +197,11 @@ def weak_table(
     (``median_pgr``, ``n_pgr``, ``pgr_of_means``, and ``median_pgr_auroc``,
     ``pgr_of_means_auroc`` for classification; ``flags``: code → number of seeds flagged); the
     representation metrics ``op_norm``, ``fro_sq_over_n``, ``predicted_gap``; ``k_weak``,
-    ``k_strong`` (from the ``theory`` source); and ``error`` (as in :func:`w2s_error`). Ensemble weak sides
-    (``ensemble[rule](a+b)``) are rows of the group of the single weak models beside them, with
-    ``ensemble`` (the rule, the members and each member's weight, mean over seeds); runs with
-    strong-to-strong rounds add ``s2s_rounds`` and ``s2s_score`` (the last round's headline score,
-    mean over seeds).
+    ``k_strong`` (from the ``theory`` source); and ``error`` (as in :func:`w2s_error`).
+    Ensemble weak sides (``ensemble[rule](a+b)``) are rows of the group of the single weak models
+    beside them, with ``ensemble`` (the rule, the members and each member's weight, mean over
+    seeds); runs with strong-to-strong rounds add ``s2s_rounds`` and ``s2s_score`` (the last
+    round's headline score, mean over seeds).
     Within a group, rows go from the largest weak-to-strong error to the smallest, so a metric
     that predicts the error decreases down the table.
     """
