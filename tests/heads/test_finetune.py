@@ -242,3 +242,24 @@ def test_epoch_study_with_a_fine_tuned_student(model: Path, tmp_path: Path) -> N
     )
     assert any("fine-tuned (lora)" in note for note in study.notes)
     assert study.plot(tmp_path / "epochs.png").stat().st_size > 0
+
+
+def test_regression_trains_on_standardized_targets(model: Path) -> None:
+    """A regression head starts at zero on the standardized scale, i.e. at the training mean: with
+    targets far from 0 and rates too small to move anything, every prediction is that mean (in the
+    targets' units), and the validation loss is the MSE of that constant against the truth."""
+    texts, y, _weak, _strong = _data()
+    values = 250.0 + 40.0 * y + np.random.default_rng(2).normal(size=len(y))
+    config = RunConfig(
+        task="regression",
+        train="full",
+        finetune=FinetuneConfig(epochs=1, batch_size=8, lr=1e-9, head_lr=1e-9, select="last"),
+    )
+    source = FinetuneSource(str(model), texts, "full")
+    learner = source.learner("ceiling", config, seed=0)
+    rows, val = np.arange(0, 80), np.arange(80, 120)
+    learner.fit(rows, values[rows], val=(val, values[val]))
+    pred = learner.predict(val)
+    np.testing.assert_allclose(pred, np.mean(values[rows]), atol=1e-3)
+    expected_val = float(np.mean((np.mean(values[rows]) - values[val]) ** 2))
+    assert learner.info()["curve"][0]["val_loss"] == pytest.approx(expected_val, rel=1e-4)
