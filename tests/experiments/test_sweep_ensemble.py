@@ -292,3 +292,33 @@ def test_study_and_export_read_the_rows(
     )
     assert json.loads(metric["config.weak.ensemble"])[2]["model"] == "weak_3"
     assert set(frame.loc[frame["head"] == "ridge[s2s_iters=2]", "config.run.s2s_iters"]) == {2}
+
+
+def test_study_ensembles_against_the_members(
+    swept: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg, db = swept
+    if not db.exists():
+        assert main(["sweep", str(cfg), "--store", str(db), "--workers", "1", "--no-progress"]) == 0
+    capsys.readouterr()
+    with ResultStore(db, read_only=True) as store:
+        rows = store.rows("done")
+    assert main(["study", str(db), "--ensembles", "--json"]) == 0
+    table = json.loads(capsys.readouterr().out)
+    assert len(table) == 4 * 3  # four rules × three heads
+    for t in table:
+        group = [r for r in rows if r["head"] == t["head"]]
+        single = {w: next(r for r in group if r["weak"] == w) for w in ("weak_1", "weak_2",
+                                                                         "weak_3")}  # fmt: skip
+        (ens,) = [r for r in group if r["weak"] == t["ensemble"]]
+        err = {w: 1 - r["metrics"]["w2s"]["accuracy"] for w, r in single.items()}
+        pick = min(single, key=lambda w: single[w]["theory"]["op_norm"])
+        best = min(err, key=lambda w: err[w])
+        assert (t["pick"], t["best"], t["n_members_run"]) == (pick, best, 3)
+        mine = 1 - ens["metrics"]["w2s"]["accuracy"]
+        assert t["error"] == pytest.approx(mine)
+        assert t["vs_pick"]["mean"] == pytest.approx(mine - err[pick])
+        assert t["vs_best"]["mean"] == pytest.approx(mine - err[best])
+        assert t["vs_pick"]["n"] == 1 and t["vs_pick"]["se"] is None  # one seed: no SE
+    assert main(["study", str(db), "--ensembles"]) == 0
+    assert "ens−pick" in capsys.readouterr().out

@@ -357,6 +357,14 @@ def test_report_figures_of_ensembles_rounds_and_ranks(
         mean = np.mean(np.array(ENSEMBLE_WEIGHTS[rule], float), axis=0)
         assert [plotted[rule][m] for m in MEMBERS] == pytest.approx(mean.tolist())
     assert "vote combine by voting, without weights" in text
+    # the mix against its members, paired by seed: metric vs the op_norm pick (w1)
+    ens = {r["seed"]: 1 - r["metrics"]["w2s"]["accuracy"] for r in rows
+           if r["weak"] == "ensemble[metric](w1+w2+w3)"}  # fmt: skip
+    w1 = {r["seed"]: 1 - r["metrics"]["w2s"]["accuracy"] for r in rows
+          if r["weak"] == "w1" and r["head"] == "ridge" and r["task"] == "alpha"}  # fmt: skip
+    diffs = [ens[k] - w1[k] for k in (0, 1)]
+    assert "does the mix beat its members?" in text
+    assert f"{np.mean(diffs):+.4f} ± {np.std(diffs, ddof=1) / np.sqrt(2):.4f} (n = 2)" in text
 
     # (c) the w2s student (round 0) and each round's test accuracy, mean over seeds
     ((args, _),) = rounds

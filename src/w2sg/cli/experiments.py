@@ -105,6 +105,21 @@ def cmd_study(args: argparse.Namespace) -> int:
         args.score is None or args.error == "metrics",
         "--score names a test metric of the student; use it with --error metrics",
     )
+    if args.ensembles:
+        from w2sg.experiments.studies import ensemble_table, format_ensemble_table
+
+        rows = ensemble_table(done_runs(args.store), error=args.error, score=args.score)
+        if not rows:
+            raise W2SGError(
+                f"{args.store} holds no ensemble runs; add a weak entry "
+                "{ensemble: [A, B, C], combine: metric} to the sweep (docs/sweeps.md)"
+            )
+        print(
+            json.dumps(_json_safe(rows), allow_nan=False)
+            if args.json
+            else format_ensemble_table(rows)
+        )
+        return 0
     if args.by_weak:
         rows = weak_table(
             done_runs(args.store), error=args.error, score=args.score, theory=args.theory
@@ -198,6 +213,10 @@ def register(subparsers: Any) -> None:
                    help="a rank study: did the weak model each ranker puts first turn out best? "
                    "precision@1 (within one SE of the best), regret, Spearman, per task and "
                    "overall (docs/rank-study.md)")  # fmt: skip
+    p.add_argument("--ensembles", action="store_true",
+                   help="does each ensemble weak side beat its members? its student's error "
+                   "against the member the label-free op_norm picks and the best member, "
+                   "paired by seed (docs/sweeps.md)")  # fmt: skip
     p.add_argument("--plot", help="with --rank: rank vs realised error per task to this PNG "
                    "(one file per task and configuration: NAME.png, NAME-2.png, ...)")  # fmt: skip
     p.add_argument("--json", action="store_true", help="print the table as JSON")

@@ -835,3 +835,93 @@ def rank_points(
             }
         )
     return out
+
+
+# -- ensembles ------------------------------------------------------------------------------
+
+
+def _paired(
+    a: list[dict[str, Any]], b: list[dict[str, Any]], error: str, score: str | None = None
+) -> dict[str, Any]:
+    """Mean and SE (sd/√n, n ≥ 2) over seeds of error(a) − error(b), runs paired by seed."""
+    ea = {r.get("seed"): w2s_error(r, error, score) for r in a}
+    eb = {r.get("seed"): w2s_error(r, error, score) for r in b}
+    diffs = [ea[s] - eb[s] for s in sorted(set(ea) & set(eb), key=str)
+             if math.isfinite(ea[s]) and math.isfinite(eb[s])]  # fmt: skip
+    if not diffs:
+        return {"mean": math.nan, "se": math.nan, "n": 0}
+    se = float(np.std(diffs, ddof=1) / math.sqrt(len(diffs))) if len(diffs) >= 2 else math.nan
+    return {"mean": float(np.mean(diffs)), "se": se, "n": len(diffs)}
+
+
+def ensemble_table(
+    rows: Iterable[dict[str, Any]], error: str = "metrics", *, score: str | None = None
+) -> list[dict[str, Any]]:
+    """Does an ensemble beat its members? One row per ensemble weak side of each (task, strong
+    model, configuration) group, with the single-model runs of its members in the same group.
+
+    Each row: ``task``, ``strong``, ``head``, ``config_id``, ``ensemble`` (its weak label),
+    ``rule``, ``members``, ``weights`` (mean over seeds; ``None`` for the votes), ``n_seeds``,
+    ``error`` (the student's test error, mean over seeds, as :func:`w2s_error`); when members
+    were also run alone: ``pick`` (the member of smallest label-free op_norm, mean over seeds:
+    the choice ``w2sg rank`` makes), ``pick_error``, ``best`` (the member whose student's error is
+    smallest, known only with labels), ``best_error``, and ``vs_pick``, ``vs_best``: the ensemble's
+    error minus theirs, paired by seed (``mean``, ``se``, ``n`` seeds; negative: the ensemble is
+    better). ``n_members_run``: how many members have single-model runs. ``score``: the error
+    from another test metric, as in :func:`w2s_error`."""
+    if error not in ERROR_SOURCES:
+        raise W2SGError(f"unknown error source {error!r}; use one of {', '.join(ERROR_SOURCES)}")
+    table = []
+    for key, head, by_weak in _buckets(rows, ensembles=True):
+        singles = {w: runs for w, runs in by_weak.items() if not is_ensemble(runs[0])}
+        for weak, runs in sorted(by_weak.items()):
+            if not is_ensemble(runs[0]):
+                continue
+            combo = ensemble_weights(runs)
+            present = [m for m in combo["members"] if m in singles]
+            row: dict[str, Any] = {
+                "task": key[0], "strong": key[1], "head": head, "config_id": key[2],
+                "ensemble": weak, "rule": combo["rule"], "members": combo["members"],
+                "weights": combo["weights"], "n_seeds": len(runs),
+                "error": _mean([w2s_error(r, error, score) for r in runs]),
+                "n_members_run": len(present),
+            }  # fmt: skip
+            if present:
+                op = {m: _mean([_theory_value(r, "op_norm") for r in singles[m]]) for m in present}
+                err = {m: _mean([w2s_error(r, error, score) for r in singles[m]]) for m in present}
+                ranked = [m for m in present if math.isfinite(op[m])]
+                pick = min(ranked, key=lambda m: (op[m], m)) if ranked else None
+                scored = [m for m in present if math.isfinite(err[m])]
+                best = min(scored, key=lambda m: (err[m], m)) if scored else None
+                row["pick"] = pick
+                row["pick_error"] = err[pick] if pick else math.nan
+                row["best"] = best
+                row["best_error"] = err[best] if best else math.nan
+                row["vs_pick"] = _paired(runs, singles[pick], error, score) if pick else None
+                row["vs_best"] = _paired(runs, singles[best], error, score) if best else None
+            table.append(row)
+    return table
+
+
+def format_ensemble_table(table: list[dict[str, Any]]) -> str:
+    """The ensemble table as aligned text: errors with 3 decimals, paired differences as
+    mean±SE."""
+
+    def num(x: Any) -> str:
+        return f"{x:.3f}" if isinstance(x, float) and math.isfinite(x) else "n/a"
+
+    def diff(d: dict[str, Any] | None) -> str:
+        if not d or not math.isfinite(d["mean"]):
+            return "n/a"
+        se = f"±{d['se']:.3f}" if math.isfinite(d["se"]) else ""
+        return f"{d['mean']:+.3f}{se}"
+
+    header = ("task", "strong", "head", "ensemble", "seeds", "error", "pick (op_norm)",
+              "pick_err", "ens−pick", "best member", "best_err", "ens−best")  # fmt: skip
+    lines = [
+        (r["task"], r["strong"], r["head"], r["ensemble"], str(r["n_seeds"]), num(r["error"]),
+         str(r.get("pick") or "-"), num(r.get("pick_error")), diff(r.get("vs_pick")),
+         str(r.get("best") or "-"), num(r.get("best_error")), diff(r.get("vs_best")))
+        for r in table
+    ]  # fmt: skip
+    return _aligned(header, lines)

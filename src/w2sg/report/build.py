@@ -734,6 +734,14 @@ def _rank_section(sec: Section, done: list[dict[str, Any]], out: Path, n_boot: i
     )
 
 
+def _diff(d: dict[str, Any] | None) -> str:
+    """A paired difference ``{mean, se, n}`` as ``+0.012 ± 0.004 (n = 3)``."""
+    if not d or not math.isfinite(_num(d.get("mean"))):
+        return "n/a"
+    se = _num(d.get("se"))
+    return f"{d['mean']:+.4f}" + (f" ± {se:.4f}" if math.isfinite(se) else "") + f" (n = {d['n']})"
+
+
 def _interval(ci: Any) -> str:
     """``[lo, hi]`` of a stored interval (a pair, or a dict with ci_low/ci_high), else n/a."""
     if isinstance(ci, dict):
@@ -786,7 +794,24 @@ def ensemble_groups(done: list[dict[str, Any]]) -> list[dict[str, Any]]:
 def _ensemble_section(sec: Section, done: list[dict[str, Any]], out: Path) -> None:
     """Figure (b): for each set of ensemble members, the weight of each member under each
     combination rule (mean over seeds)."""
+    from w2sg.experiments.studies import ensemble_table
+
     groups = ensemble_groups(done)
+    versus = [r for r in ensemble_table(done) if r["n_members_run"]]
+    if versus:
+        sec.table(
+            ["task", "strong", "head", "ensemble", "seeds", "w2s error", "pick (op_norm)",
+             "pick error", "ensemble − pick", "best member", "best error", "ensemble − best"],
+            [[r["task"], r["strong"], r["head"], r["ensemble"], r["n_seeds"], r["error"],
+              r["pick"], r["pick_error"], _diff(r["vs_pick"]), r["best"], r["best_error"],
+              _diff(r["vs_best"])] for r in versus],
+        )  # fmt: skip
+        sec.note(
+            "does the mix beat its members? pick: the member of smallest label-free op_norm "
+            "(the choice of w2sg rank); best: the member whose student erred least (needs "
+            "labels); differences paired by seed, mean ± SE (negative: the ensemble is better); "
+            "w2sg study --ensembles"
+        )
     for i, g in enumerate(groups):
         weighted = {
             rule: dict(zip(g["members"], v["weights"], strict=True))
