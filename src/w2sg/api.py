@@ -667,11 +667,6 @@ def _run_several(
             strong.array if isinstance(strong, Embedding) else strong,
             labels, loaded=loaded, limit=limit, data_seed=data_seed, max_words=max_words,
         )  # fmt: skip
-        if inputs.given_splits:
-            raise W2SGError(
-                "several weak models with the data's own splits (--split-column) are not "
-                "supported; drop --split-column"
-            )
         assert inputs.weak is not None
         reprs.append(inputs.weak)
         prov = inputs.provenance
@@ -688,6 +683,7 @@ def _run_several(
     result = run_ensemble(
         reprs, inputs.strong, inputs.labels, cfg, names=names,
         ids=inputs.ids if ids is None else np.asarray(ids), provenance=provenance,
+        given_splits=inputs.given_splits or None,
     )  # fmt: skip
     return Result.from_run(result)
 

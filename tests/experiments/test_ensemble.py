@@ -117,6 +117,24 @@ def test_identical_members_are_the_single_run() -> None:
     assert ens["ensemble"]["weights"] == [0.5, 0.5]
 
 
+def test_identical_members_with_given_splits_are_the_single_run() -> None:
+    """The data's own splits (a split column): members, student and ceiling all use them."""
+    weak, strong, y = _data()
+    ids = content_ids(strong, y)
+    names = np.array(["train"] * 200 + ["test"] * 60 + ["train"] * (len(y) - 260))
+    config = RunConfig(head="softmax", n_bootstrap=50, combine="average", theory=False)
+    ens = run_ensemble([weak[2], weak[2]], strong, y, config, ids=ids,
+                       given_splits=names).to_dict()  # fmt: skip
+    single = run_pipeline(weak[2], strong, y, RunConfig(head="softmax", n_bootstrap=50,
+                          theory=False), ids=ids, given_splits=list(names)).to_dict()  # fmt: skip
+    assert ens["n"] == single["n"] and ens["n"]["test"] == 60
+    for model in ("weak", "w2s", "ceiling"):
+        assert ens[model]["accuracy"] == pytest.approx(single[model]["accuracy"], abs=1e-12)
+        assert ens[model]["cross_entropy"] == pytest.approx(single[model]["cross_entropy"], 1e-6)
+    drawn = run_ensemble([weak[2], weak[2]], strong, y, config, ids=ids).to_dict()
+    assert drawn["n"]["test"] != 60  # the drawn splits differ: the given ones were used
+
+
 @pytest.mark.parametrize(
     "rule,head", list(product(["metric", "learned", "learned_labelled", "vote"], ["ridge"]))
     + [("soft_vote", "softmax")],

@@ -322,3 +322,19 @@ def test_study_ensembles_against_the_members(
         assert t["vs_pick"]["n"] == 1 and t["vs_pick"]["se"] is None  # one seed: no SE
     assert main(["study", str(db), "--ensembles"]) == 0
     assert "ens−pick" in capsys.readouterr().out
+
+
+def test_an_ensemble_row_uses_the_data_s_own_splits() -> None:
+    """A task with its own splits (a data file's split column, a hub dataset): the ensemble's
+    members and student use them, as a single weak model's run does."""
+    from w2sg.experiments.runner import pipeline_run
+
+    (spec,) = parse_sweep(sweep_with(weak=[{"ensemble": ["weak_1", "weak_2"]}])).expand()
+    arrays = _inputs(spec)
+    n = len(arrays["labels"])
+    names = np.array(["train"] * (n - 50) + ["test"] * 50)
+    members = [arrays[r] for r in member_roles(spec)]
+    out = pipeline_run(spec, arrays["weak"], arrays["strong"], arrays["labels"], arrays["ids"],
+                       given_splits=names, members=members)  # fmt: skip
+    assert out["metrics"]["n"]["test"] == 50
+    assert out["metrics"]["ensemble"]["members"] == ["weak_1", "weak_2"]

@@ -33,7 +33,7 @@ import numpy as np
 from scipy.optimize import minimize
 
 from w2sg.config import COMBINE_RULES, RunConfig
-from w2sg.data.splits import content_ids, make_splits
+from w2sg.data.splits import content_ids, make_splits, splits_from_names
 from w2sg.errors import W2SGError
 
 #: Rules that output Σ α_m f_m with fixed weights: the kernel part of the theory applies.
@@ -150,6 +150,7 @@ def run_ensemble(
     provenance: dict[str, Any] | None = None,
     outputs: list[np.ndarray] | None = None,
     op_norms: list[float] | None = None,
+    given_splits: Any = None,
 ) -> Any:
     """A weak-to-strong run whose weak side is M ≥ 2 weak models combined by
     ``config.combine`` (see the module docstring); returns a :class:`w2sg.pipeline.RunResult`.
@@ -158,6 +159,8 @@ def run_ensemble(
     D̂, and the rest is :func:`w2sg.pipeline.run_pipeline` with those labels as a labeller.
     ``outputs`` (:func:`member_outputs` of the same inputs and config) and ``op_norms`` (the
     members' label-free op norms on D̂) may be given to share them between several rules.
+    ``given_splits``: the split of each row (a data file's split column), as for
+    :func:`~w2sg.pipeline.run_pipeline`; the members and the student use the same splits.
     ``metrics["ensemble"]``: ``rule``, ``members``, ``weights``, the members' own test metrics
     (``member_weak``) and label-free op norms, and for ``learned_labelled`` the labelled count
     and ids. ``theory`` (ridge heads, as for a single weak model): the exact measured part for
@@ -192,30 +195,46 @@ def run_ensemble(
     lab = prepare_labels(labels, config.task)
     if ids is None:
         ids = content_ids(*weak, strong, lab.values)
-    stratify = lab.values if config.task == "classification" else None
-    splits = make_splits(ids, config.fractions, seed=config.seed, stratify=stratify)
+    splits = _splits(lab, config, ids, given_splits)
 
     # The members, trained as the pipeline trains its weak model; outputs on every row (or given:
     # :func:`member_outputs` of the same members, labels, ids and config, shared between rules).
     if outputs is None:
-        outputs = member_outputs(weak, labels, config, ids)
+        outputs = member_outputs(weak, labels, config, ids, given_splits=given_splits)
     record: dict[str, Any] = {"rule": rule, "members": names}
     if op_norms is not None:
         record["member_op_norm"] = [float(x) for x in op_norms]
-    return _finish(weak, strong, labels, lab, ids, splits, outputs, record, config, provenance)
+    return _finish(
+        weak, strong, labels, lab, ids, splits, outputs, record, config, provenance, given_splits
+    )
+
+
+def _splits(lab: Any, config: RunConfig, ids: np.ndarray, given_splits: Any = None) -> Any:
+    """The splits of a run: drawn from ``ids`` as the pipeline draws them, or the given ones."""
+    stratify = lab.values if config.task == "classification" else None
+    if given_splits is not None:
+        return splits_from_names(
+            [str(x) for x in given_splits], ids, config.fractions, seed=config.seed,
+            stratify=stratify,
+        )  # fmt: skip
+    return make_splits(ids, config.fractions, seed=config.seed, stratify=stratify)
 
 
 def member_outputs(
-    weak_reprs: list[np.ndarray], labels: np.ndarray, config: RunConfig, ids: np.ndarray
+    weak_reprs: list[np.ndarray],
+    labels: np.ndarray,
+    config: RunConfig,
+    ids: np.ndarray,
+    given_splits: Any = None,
 ) -> list[np.ndarray]:
-    """Each weak model trained on D̃ (the split of ``ids`` and ``config``) as the pipeline trains
-    its weak model; its outputs on every row (probabilities, or values for regression)."""
+    """Each weak model trained on D̃ (the split of ``ids`` and ``config``, or ``given_splits``)
+    as the pipeline trains its weak model; its outputs on every row (probabilities, or values
+    for regression)."""
     from w2sg.heads.learner import _fit_head
     from w2sg.pipeline import _proba_from_scores, is_score_head, prepare_labels
 
     lab = prepare_labels(np.asarray(labels), config.task)
-    stratify = lab.values if config.task == "classification" else None
-    tr = make_splits(ids, config.fractions, seed=config.seed, stratify=stratify)["weak_train"]
+    tr = _splits(lab, config, ids, given_splits)["weak_train"]
     outputs = []
     for w in weak_reprs:
         w = np.asarray(w, dtype=np.float64)
@@ -238,6 +257,7 @@ def _finish(
     record: dict[str, Any],
     config: RunConfig,
     provenance: dict[str, Any] | None,
+    given_splits: Any = None,
 ) -> Any:
     from w2sg.pipeline import run_pipeline
 
@@ -301,8 +321,9 @@ def _finish(
 
     prov = {"weak_models": names, **(provenance or {})}
     result = run_pipeline(
-        None, strong, labels, config, weak_predictions=combined, ids=ids, provenance=prov
-    )
+        None, strong, labels, config, weak_predictions=combined, ids=ids, provenance=prov,
+        given_splits=None if given_splits is None else [str(x) for x in given_splits],
+    )  # fmt: skip
     result.notes = [
         note for note in result.notes if "labeller" not in note and "no theory block" not in note
     ]

@@ -506,14 +506,9 @@ def pipeline_run(
     if members is not None:
         from w2sg.experiments.ensemble import run_ensemble
 
-        if given_splits is not None:
-            raise W2SGError(
-                f"{spec.task_name}: an ensemble weak side with the data's own splits is not "
-                "supported (as with `w2sg run --weak A B`); use a task without a split column"
-            )
         result = run_ensemble(
             members, strong, labels, spec.config, names=[m.label for m in spec.weak.models],
-            ids=ids, provenance=provenance,
+            ids=ids, provenance=provenance, given_splits=given_splits,
         )  # fmt: skip
     else:
         from w2sg.pipeline import run_pipeline
