@@ -68,5 +68,6 @@ def test_progress_bar_names_what_it_prepares(tmp_path: Path, monkeypatch) -> Non
         specs, tmp_path / "r.db", workers=1, run_fn=fake_run, prepare_fn=fake_prepare
     )
     named = {p["preparing"] for p in bar.postfixes if "preparing" in p}
-    assert named and all(n.startswith("synthetic ") for n in named)
+    # one unit per task, named by its draw (the dataset of a synthetic unit is "synthetic" too)
+    assert named == {"synthetic t1 seed 0", "synthetic t2 seed 0"}
     assert bar.postfixes[-1]["inputs"] == "2/2" and "preparing" not in bar.postfixes[-1]

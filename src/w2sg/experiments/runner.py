@@ -90,6 +90,14 @@ class DataUnit:
 
     @property
     def label(self) -> str:
+        """What the sweep's bar shows while the unit is prepared: ``repr minilm-l6 on
+        rotten_tomatoes``, ``labels rotten_tomatoes``, ``synthetic regression n=800 seed 0``."""
+        if self.kind == SYNTHETIC:  # dataset is "synthetic" too: name the draw instead
+            task, n = self.params.get("task"), self.params.get("n")
+            return " ".join(
+                ["synthetic", *([str(task)] if task else []), *([f"n={n}"] if n else []),
+                 f"seed {self.seed}"]
+            )  # fmt: skip
         what = self.dataset if self.model is None else f"{self.model.label} on {self.dataset}"
         return f"{self.kind} {what}"
 
