@@ -146,8 +146,41 @@ def cmd_report(args: argparse.Namespace) -> int:
     _check(args.bootstrap >= 1, f"--bootstrap must be >= 1, got {args.bootstrap}")
     check_out_dir(args.out, "--out", "index.html and its figures")
     index = build_report(args.source, args.out, n_boot=args.bootstrap)
-    print(index)
+    for line in _report_summary(Path(args.source), index):
+        print(line)
     return 0
+
+
+def _report_summary(source: Path, index: Path) -> list[str]:
+    """What ``w2sg report`` prints: what the page covers, its figures, and the page's path last
+    (alone on its line, so ``| tail -1`` gives it, as before the summary)."""
+    import re
+
+    from w2sg.experiments.store import ResultStore
+
+    if source.is_dir():
+        metrics = source / "metrics.json"
+        record = json.loads(metrics.read_text(encoding="utf-8")) if metrics.is_file() else {}
+        what = [str(record.get("task") or "epochs only")]
+        dataset = (record.get("provenance") or {}).get("dataset")
+        what += [str(dataset)] if dataset else []
+        epochs = " and epochs.csv" if (source / "epochs.csv").is_file() else ""
+        covers = f"1 run ({', '.join(what)}) from run folder {source}{epochs}"
+    else:
+        with ResultStore(source, read_only=True) as store:
+            total, done, failed = store.count(), store.count("done"), store.count("failed")
+            tasks = sorted({str(row["task"]) for row in store.iter_rows()})
+        shown = ", ".join(tasks[:6]) + (", …" if len(tasks) > 6 else "")
+        covers = (
+            f"{total} runs ({done} done, {failed} failed) over {len(tasks)} "
+            f"task{'s' * (len(tasks) != 1)} ({shown}) from {source}"
+        )
+    figures = set(re.findall(r'<img[^>]*\bsrc="([^"]+)"', index.read_text(encoding="utf-8")))
+    return [
+        f"report: {covers}",
+        f"figures: {len(figures)} PNG files written beside the page",
+        str(index),
+    ]
 
 
 def register(subparsers: Any) -> None:
