@@ -594,7 +594,8 @@ def run(
         for line in describe_data(loaded):
             echo(line)
     if members is not None:
-        return _run_several(members, strong, labels, cfg, loaded, ids, limit, data_seed, max_words)
+        return _run_several(members, strong, labels, cfg, loaded, ids, limit, data_seed, max_words,
+                            checkpoint_dir)  # fmt: skip
     if cfg.combine is not None:
         raise W2SGError("--combine needs several weak models: --weak A B [C ...]")
     inputs = load_inputs(
@@ -648,8 +649,10 @@ def _run_several(
     limit: int | None,
     data_seed: int,
     max_words: int | None,
+    checkpoint_dir: str | os.PathLike[str] | None = None,
 ) -> Result:
-    """:func:`run` with several weak models: :func:`w2sg.experiments.ensemble.run_ensemble`."""
+    """:func:`run` with several weak models: :func:`w2sg.experiments.ensemble.run_ensemble`
+    (with ``train`` = ``full``/``lora``, a fine-tuned strong student; the members are probes)."""
     from w2sg.experiments.ensemble import run_ensemble
 
     names = [
@@ -684,6 +687,7 @@ def _run_several(
         reprs, inputs.strong, inputs.labels, cfg, names=names,
         ids=inputs.ids if ids is None else np.asarray(ids), provenance=provenance,
         given_splits=inputs.given_splits or None,
+        learners=finetune_learners(cfg, None, strong, loaded, checkpoint_dir),
     )  # fmt: skip
     return Result.from_run(result)
 

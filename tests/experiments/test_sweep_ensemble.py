@@ -113,6 +113,8 @@ def test_ensemble_entry_expands_one_weak_side_per_rule() -> None:
          "weak[0]: unknown key 'wieghts'"),
         ({"weak": ["weak_1"], "strong": [{"ensemble": ["weak_1", "weak_2"]}]},
          "strong[0]: an ensemble is a weak side; list it under weak"),
+        ({"weak": [ENSEMBLE], "heads": [{"head": "softmax", "weak_train": "full"}]},
+         "the members of an ensemble are probes"),
         ({"weak": [ENSEMBLE, ENSEMBLE]}, "weak[1]: 'ensemble[average](weak_1+weak_2+weak_3)' is "
          "listed twice"),
         ({"weak": [{"ensemble": ["weak_1", "weak_2"], "combine": "soft_vote"}],

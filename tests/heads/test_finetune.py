@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -149,6 +150,7 @@ import sys
 sys.path[:0] = {paths!r}
 from test_finetune import _run
 from pathlib import Path
+from typing import Any
 _run(Path({model!r}), "lora", Path({ckpt!r}), epochs=4)
 """
 
@@ -263,3 +265,31 @@ def test_regression_trains_on_standardized_targets(model: Path) -> None:
     np.testing.assert_allclose(pred, np.mean(values[rows]), atol=1e-3)
     expected_val = float(np.mean((np.mean(values[rows]) - values[val]) ** 2))
     assert learner.info()["curve"][0]["val_loss"] == pytest.approx(expected_val, rel=1e-4)
+
+
+def test_an_ensemble_teaches_a_fine_tuned_student(model: Path) -> None:
+    """`w2sg run --weak A B --train full`: the members are probes, the student and the ceiling
+    fine-tune; with identical members the run is the single weak model's run."""
+    from w2sg.data.splits import content_ids
+    from w2sg.experiments.ensemble import run_ensemble
+
+    texts, y, weak, strong = _data()
+    ids = content_ids(strong, y)
+    base: dict[str, Any] = {
+        "train": "full", "fractions": (0.3, 0.3, 0.2, 0.2), "n_bootstrap": 20, "theory": False,
+        "finetune": FinetuneConfig(epochs=1, batch_size=8),
+    }  # fmt: skip
+
+    def learner() -> dict[str, Any]:
+        return {"strong": FinetuneSource(str(model), texts, "full")}
+
+    single = run_pipeline(weak, strong, y, RunConfig(**base), ids=ids, learners=learner())
+    ens = run_ensemble([weak, weak], strong, y, RunConfig(**base, combine="average"), ids=ids,
+                       learners=learner())  # fmt: skip
+    a, b = ens.to_dict(), single.to_dict()
+    assert a["train"]["w2s"]["mode"] == "full" == b["train"]["w2s"]["mode"]
+    for m in ("weak", "w2s", "ceiling"):
+        assert a[m]["accuracy"] == pytest.approx(b[m]["accuracy"], abs=1e-12)
+        assert a[m]["cross_entropy"] == pytest.approx(b[m]["cross_entropy"], rel=1e-5)
+    with pytest.raises(W2SGError, match="members of an ensemble are probes"):
+        run_ensemble([weak, weak], strong, y, RunConfig(weak_train="full", combine="average"))

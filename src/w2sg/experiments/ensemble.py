@@ -151,6 +151,7 @@ def run_ensemble(
     outputs: list[np.ndarray] | None = None,
     op_norms: list[float] | None = None,
     given_splits: Any = None,
+    learners: dict[str, Any] | None = None,
 ) -> Any:
     """A weak-to-strong run whose weak side is M ≥ 2 weak models combined by
     ``config.combine`` (see the module docstring); returns a :class:`w2sg.pipeline.RunResult`.
@@ -161,6 +162,8 @@ def run_ensemble(
     members' label-free op norms on D̂) may be given to share them between several rules.
     ``given_splits``: the split of each row (a data file's split column), as for
     :func:`~w2sg.pipeline.run_pipeline`; the members and the student use the same splits.
+    ``learners``: ``{"strong": source}`` for a fine-tuned student and ceiling
+    (``config.train`` = ``full`` or ``lora``); the members are always probes.
     ``metrics["ensemble"]``: ``rule``, ``members``, ``weights``, the members' own test metrics
     (``member_weak``) and label-free op norms, and for ``learned_labelled`` the labelled count
     and ids. ``theory`` (ridge heads, as for a single weak model): the exact measured part for
@@ -171,6 +174,11 @@ def run_ensemble(
 
     config = config or RunConfig(combine="average")
     config.validate()
+    if config.weak_train != "probe":
+        raise W2SGError(
+            "the members of an ensemble are probes on their representations; "
+            "drop --weak-train (fine-tune the strong student with --train)"
+        )
     rule = config.combine or "average"
     if rule not in COMBINE_RULES:
         raise W2SGError(f"unknown combine rule {rule!r}; use one of {', '.join(COMBINE_RULES)}")
@@ -205,8 +213,9 @@ def run_ensemble(
     if op_norms is not None:
         record["member_op_norm"] = [float(x) for x in op_norms]
     return _finish(
-        weak, strong, labels, lab, ids, splits, outputs, record, config, provenance, given_splits
-    )
+        weak, strong, labels, lab, ids, splits, outputs, record, config, provenance, given_splits,
+        learners,
+    )  # fmt: skip
 
 
 def _splits(lab: Any, config: RunConfig, ids: np.ndarray, given_splits: Any = None) -> Any:
@@ -258,6 +267,7 @@ def _finish(
     config: RunConfig,
     provenance: dict[str, Any] | None,
     given_splits: Any = None,
+    learners: dict[str, Any] | None = None,
 ) -> Any:
     from w2sg.pipeline import run_pipeline
 
@@ -323,6 +333,7 @@ def _finish(
     result = run_pipeline(
         None, strong, labels, config, weak_predictions=combined, ids=ids, provenance=prov,
         given_splits=None if given_splits is None else [str(x) for x in given_splits],
+        learners=learners,
     )  # fmt: skip
     result.notes = [
         note for note in result.notes if "labeller" not in note and "no theory block" not in note

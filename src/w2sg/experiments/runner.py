@@ -517,6 +517,7 @@ def pipeline_run(
         result = run_ensemble(
             members, strong, labels, spec.config, names=[m.label for m in spec.weak.models],
             ids=ids, provenance=provenance, given_splits=given_splits,
+            learners=finetune_learners(spec, ids),
         )  # fmt: skip
     else:
         from w2sg.pipeline import run_pipeline
@@ -555,15 +556,15 @@ def finetune_learners(spec: RunSpec, ids: np.ndarray) -> dict[str, Any]:
     config = spec.config
     if config.weak_train == "probe" and config.train == "probe":
         return {}
-    if isinstance(spec.weak, EnsembleRef):
-        raise W2SGError("an ensemble weak side trains probe heads; use train: probe")
+    if isinstance(spec.weak, EnsembleRef) and config.weak_train != "probe":
+        raise W2SGError("the members of an ensemble are probes; use weak_train: probe")
     sides = [
         (side, mode, ref)
         for side, mode, ref in (
             ("weak", config.weak_train, spec.weak),
             ("strong", config.train, spec.strong),
         )
-        if mode != "probe"
+        if mode != "probe" and isinstance(ref, ModelRef)
     ]
     if spec.dataset == SYNTHETIC:
         raise W2SGError("synthetic data has no inputs to fine-tune on; use train: probe")

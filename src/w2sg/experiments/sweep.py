@@ -311,10 +311,10 @@ def _ensemble_config(
     sweep: SweepConfig, config: RunConfig, weak: EnsembleRef, where: str
 ) -> RunConfig:
     """The RunConfig of an ensemble weak side: ``config`` with the combination's settings."""
-    if config.train != "probe" or config.weak_train != "probe":
+    if config.weak_train != "probe":
         raise W2SGError(
-            f"{sweep.source}: {where}: an ensemble trains probe heads on its members' "
-            "representations; use train: probe (and weak_train: probe) for ensemble entries"
+            f"{sweep.source}: {where}: the members of an ensemble are probes on their "
+            "representations; use weak_train: probe (train: full|lora fine-tunes the student)"
         )
     if weak.combine == "soft_vote" and config.task == "regression":
         raise W2SGError(
