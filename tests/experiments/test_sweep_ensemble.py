@@ -340,3 +340,23 @@ def test_an_ensemble_row_uses_the_data_s_own_splits() -> None:
                        given_splits=names, members=members)  # fmt: skip
     assert out["metrics"]["n"]["test"] == 50
     assert out["metrics"]["ensemble"]["members"] == ["weak_1", "weak_2"]
+
+
+def test_a_store_of_ensembles_only(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Correlations are over single weak models: a store of ensembles says so (study, report)."""
+    from w2sg.report import build_report
+
+    cfg = tmp_path / "only.yaml"
+    data = sweep_with(weak=[{"ensemble": ["weak_1", "weak_2"], "combine": ["average", "vote"]}])
+    cfg.write_text(json.dumps(data))  # JSON is YAML
+    db = tmp_path / "only.db"
+    assert main(["sweep", str(cfg), "--store", str(db), "--workers", "1", "--no-progress"]) == 0
+    capsys.readouterr()
+    assert main(["study", str(db), "--bootstrap", "20"]) == 0
+    assert "every finished run has an ensemble weak side" in capsys.readouterr().err
+    assert main(["study", str(db), "--ensembles", "--json"]) == 0
+    table = json.loads(capsys.readouterr().out)
+    assert [t["n_members_run"] for t in table] == [0, 0] and "pick" not in table[0]
+    text = build_report(db, tmp_path / "report", n_boot=20).read_text()
+    assert "every finished run has an ensemble weak side" in text
+    assert "<h2>Ensemble weights</h2>" in text and "<h2>Rank vs realized error</h2>" not in text

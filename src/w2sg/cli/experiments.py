@@ -136,6 +136,12 @@ def cmd_study(args: argparse.Namespace) -> int:
         print(json.dumps(_json_safe(table), allow_nan=False))
     else:
         print(format_table(table))
+        if not table:
+            print(
+                "no single weak models to correlate: every finished run has an ensemble weak "
+                "side (w2sg study --ensembles, --by-weak)",
+                file=sys.stderr,
+            )
     return 0
 
 

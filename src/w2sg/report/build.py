@@ -553,6 +553,11 @@ def _store_sections(db: Path, out: Path, n_boot: int) -> tuple[str, list[Section
             "one point per weak model (mean over seeds); correlations from scipy.stats with "
             f"{n_boot}-resample percentile bootstrap 95% intervals over weak models"
         )
+    elif done:
+        sec.note(
+            "every finished run has an ensemble weak side: the correlations are over single "
+            "weak models (add them to the sweep); the ensembles are under Ensemble weights"
+        )
     else:
         sec.note("no finished runs")
 
