@@ -1,5 +1,6 @@
 """Hub datasets from local fixtures in hub layout: formats, balancing, splits, failing offline."""
 
+import json
 import os
 import random
 import socket
@@ -265,3 +266,124 @@ def test_the_command_fails_offline_in_under_5_seconds(tmp_path):
     assert len(lines) == 1 and lines[0].startswith("w2sg: error: hub dataset allenai/cosmos_qa")
     print(f"offline failure of `w2sg run --dataset cosmos_qa`: {elapsed:.2f} s")
     assert elapsed < 5.0
+
+
+def _qa_rows(n, offset=0):
+    return [
+        {"q": f"question {i}", "ok": "yes" if i % 2 else "no"} for i in range(offset, offset + n)
+    ]
+
+
+def _record_source(folder, revision, requested=None):
+    info = {"hub": "someone/qa", "config": None, "revision": revision, "requested": requested}
+    (folder / hub.SOURCE_FILE).write_text(json.dumps(info))
+
+
+SHA_A = "0123456789abcdef0123456789abcdef01234567"
+SHA_B = "fedcba9876543210fedcba9876543210fedcba98"
+
+
+def test_hf_ref_syntax_with_config_and_revision(tmp_path):
+    assert hub.parse_hf_ref("someone/qa") == ("someone/qa", None, None)
+    assert hub.parse_hf_ref("someone/qa:cfg") == ("someone/qa", "cfg", None)
+    assert hub.parse_hf_ref("someone/qa@v1.0") == ("someone/qa", None, "v1.0")
+    assert hub.parse_hf_ref(f"someone/qa:cfg@{SHA_A}") == ("someone/qa", "cfg", SHA_A)
+    folder = tmp_path / "with@sign"
+    folder.mkdir()
+    assert hub.parse_hf_ref(str(folder)) == (str(folder), None, None)  # a folder is taken whole
+    with pytest.raises(W2SGError, match="no revision"):
+        hub.parse_hf_ref("someone/qa@")
+
+
+def test_a_pinned_revision_is_checked_against_the_recorded_copy(tmp_path):
+    folder = write_hub(tmp_path / "hub" / "someone" / "qa", "data",
+                       {"train": _qa_rows(20), "test": _qa_rows(8, 100)})  # fmt: skip
+    _record_source(folder, SHA_A, requested="v1.0")
+    cols = Columns(text=("q",), label="ok")
+    for pin in (SHA_A, SHA_A[:7], "v1.0"):  # the commit, a prefix of it, the tag it resolved
+        ds = load_dataset(f"hf:someone/qa@{pin}", columns=cols)
+        assert ds.name == f"hf:someone/qa@{pin}" and len(ds) == 28
+        assert ds.provenance["revision"] == SHA_A and ds.provenance["pinned"] == pin
+        assert "note" not in ds.provenance
+    for pin in (SHA_B, SHA_B[:8], "v2.0"):
+        with pytest.raises(W2SGError) as err:
+            load_dataset(f"hf:someone/qa@{pin}", columns=cols)
+        message = str(err.value)
+        assert "\n" not in message and f"at revision {SHA_A}, not the pinned {pin}" in message
+        assert str(folder) in message and "W2SG_HUB_DIR" in message
+    # unpinned: whatever the copy is, with its commit recorded
+    assert load_dataset("hf:someone/qa", columns=cols).provenance["revision"] == SHA_A
+    # a hand-made copy records no revision: used, with a note that says so
+    (folder / hub.SOURCE_FILE).unlink()
+    ds = load_dataset(f"hf:someone/qa@{SHA_B}", columns=cols)
+    assert "does not record its revision" in ds.provenance["note"]
+
+
+def test_a_pinned_revision_is_what_gets_downloaded(tmp_path, monkeypatch):
+    asked, downloaded = [], []
+
+    def probe(hub_id, revision=None, timeout=hub.PROBE_SECONDS):
+        asked.append((hub_id, revision))
+        return SHA_A, None
+
+    def download(hub_id, config, sha, folder, *, requested=None):
+        downloaded.append((hub_id, config, sha, requested))
+        write_hub(folder, config or "data", {"train": _qa_rows(10), "test": _qa_rows(4)})
+        _record_source(folder, sha, requested)
+
+    monkeypatch.setattr(hub, "probe_hub", probe)
+    monkeypatch.setattr(hub, "_download", download)
+    cols = Columns(text=("q",), label="ok")
+    ds = load_dataset("hf:someone/qa:cfg@v1.0", columns=cols)
+    assert asked == [("someone/qa", "v1.0")]
+    assert downloaded == [("someone/qa", "cfg", SHA_A, "v1.0")]
+    assert ds.provenance["revision"] == SHA_A and ds.provenance["config"] == "cfg"
+    load_dataset("hf:someone/qa:cfg@v1.0", columns=cols)  # read from the copy now
+    assert len(asked) == len(downloaded) == 1
+
+
+def test_offline_message_names_the_pinned_revision(tmp_path):
+    cols = Columns(text=("q",), label="ok")
+    with pytest.raises(W2SGError, match=r"hub dataset someone/qa:cfg@v1\.0 is not in"):
+        load_dataset("hf:someone/qa:cfg@v1.0", columns=cols)
+    with pytest.raises(W2SGError) as err:
+        load_dataset("hf:someone/qa@v1.0", columns=cols)
+    folder = tmp_path / "hub" / "someone" / "qa"
+    assert f"hub dataset someone/qa@v1.0 is not in {folder} and" in str(err.value)
+
+
+def test_probe_asks_for_the_pinned_revision_as_one_path_segment(monkeypatch):
+    """The hub's API resolves a revision (a branch such as refs/convert/parquet, a tag) to its
+    commit; the probe sends it URL-encoded, as huggingface_hub does."""
+    import http.server
+    import threading
+
+    paths = []
+
+    class Hub(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):
+            paths.append(self.path)
+            body = json.dumps({"sha": SHA_B}).encode()
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Hub)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        monkeypatch.delenv("HF_HUB_OFFLINE")
+        monkeypatch.delenv("HF_DATASETS_OFFLINE", raising=False)
+        monkeypatch.setenv("HF_ENDPOINT", f"http://127.0.0.1:{server.server_address[1]}")
+        assert hub.probe_hub("allenai/cosmos_qa", "refs/convert/parquet") == (SHA_B, None)
+        assert hub.probe_hub("allenai/cosmos_qa") == (SHA_B, None)
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert paths == [
+        "/api/datasets/allenai/cosmos_qa/revision/refs%2Fconvert%2Fparquet",
+        "/api/datasets/allenai/cosmos_qa/revision/main",
+    ]

@@ -1,4 +1,5 @@
-"""Hugging Face hub datasets: the field's datasets by name, and ``hf:owner/name[:config]``.
+"""Hugging Face hub datasets: the field's datasets by name, and
+``hf:owner/name[:config][@revision]``.
 
 A hub dataset is read from a folder in *hub layout*: Parquet files named
 ``<split>-NNNNN-of-NNNNN.parquet`` (as ``datasets`` writes them) under ``data/`` or ``<config>/``,
@@ -34,7 +35,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
-from urllib.parse import urlparse
+from urllib.parse import quote, urlparse
 
 import numpy as np
 
@@ -428,7 +429,8 @@ def probe_hub(
         if os.environ.get(var, "").strip().lower() in ("1", "true", "yes", "on"):
             return None, f"{var}={os.environ[var]}"
     endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co").rstrip("/")
-    url = f"{endpoint}/api/datasets/{hub}/revision/{revision or 'main'}"
+    # the revision is one path segment: refs/convert/parquet travels as refs%2Fconvert%2Fparquet
+    url = f"{endpoint}/api/datasets/{hub}/revision/{quote(revision or 'main', safe='')}"
     host = urlparse(endpoint).hostname or endpoint
     result: list[tuple[str | None, str | None]] = []
 
@@ -454,8 +456,34 @@ def probe_hub(
     return result[0]
 
 
-def _missing_message(hub: str, config: str | None, folder: Path, why: str) -> str:
-    ref = hub + (f":{config}" if config else "")
+def parse_hf_ref(ref: str) -> tuple[str, str | None, str | None]:
+    """``owner/name[:config][@revision]`` → ``(hub id, config, revision)``; a local folder is
+    taken whole (no config, no revision). The revision is a commit (full or a prefix of 7 or
+    more hex digits), a tag or a branch, as the hub names them."""
+    if _is_local(ref):
+        return ref, None, None
+    base, at, revision = ref.partition("@")
+    if at and not revision.strip():
+        raise W2SGError(f"hf:{ref} ends in @ with no revision; give a commit, tag or branch")
+    hub, _, config = base.partition(":")
+    return hub, config or None, revision.strip() or None
+
+
+def _at_revision(recorded: Any, requested: Any, revision: str) -> bool:
+    """Whether a copy whose ``w2sg-source.json`` records commit ``recorded`` (and the revision
+    ``requested`` at its download) is the one pinned by ``revision``."""
+    if requested == revision:
+        return True
+    commit = str(recorded or "").lower()
+    return bool(re.fullmatch(r"[0-9a-f]{7,40}", revision.lower())) and commit.startswith(
+        revision.lower()
+    )
+
+
+def _missing_message(
+    hub: str, config: str | None, folder: Path, why: str, revision: str | None = None
+) -> str:
+    ref = hub + (f":{config}" if config else "") + (f"@{revision}" if revision else "")
     return (
         f"hub dataset {ref} is not in {folder} and cannot be downloaded ({why}); run once with "
         f"network, or copy it there in hub layout (huggingface-cli download --repo-type dataset "
@@ -464,11 +492,15 @@ def _missing_message(hub: str, config: str | None, folder: Path, why: str) -> st
     )
 
 
-def fetch(hub: str, config: str | None = None, revision: str | None = None) -> dict[str, Any]:
+def fetch(
+    hub: str, config: str | None = None, revision: str | None = None, *, strict: bool = False
+) -> dict[str, Any]:
     """The splits of hub dataset ``hub`` as pandas DataFrames, and where they came from.
 
     Returns ``{"frames": {split: DataFrame}, "source": {...}}``. Reads the hub-layout folder
-    :func:`hub_folder`; downloads into it first when it holds nothing (see the module doc).
+    :func:`hub_folder`; downloads into it first, at ``revision`` (default ``main``), when it
+    holds nothing (see the module doc). A copy recorded at another revision than ``revision``
+    is used with a note, or refused with ``strict`` (a revision the user pinned with ``@``).
     """
     folder = hub_folder(hub)
     files = find_split_files(folder, config) if folder.is_dir() else {}
@@ -477,20 +509,30 @@ def fetch(hub: str, config: str | None = None, revision: str | None = None) -> d
     if not files:
         sha, why = probe_hub(hub, revision)
         if sha is None:
-            raise W2SGError(_missing_message(hub, config, folder, str(why)))
-        _download(hub, config, sha, folder)
+            raise W2SGError(_missing_message(hub, config, folder, str(why), revision))
+        _download(hub, config, sha, folder, requested=revision)
         files = find_split_files(folder, config)
     source: dict[str, Any] = {"hub": hub, "config": config, "folder": str(folder)}
     recorded = folder / SOURCE_FILE
     if recorded.is_file():
         info = json.loads(recorded.read_text(encoding="utf-8"))
         source["revision"] = info.get("revision")
-        if revision and info.get("revision") and info["revision"] != revision:
+        if revision and not _at_revision(info.get("revision"), info.get("requested"), revision):
+            if strict:
+                raise W2SGError(
+                    f"hub dataset {hub} in {folder} is at revision {info.get('revision')}, not "
+                    f"the pinned {revision}; move that folder away (or set W2SG_HUB_DIR to "
+                    "another folder) to download the pinned one"
+                )
             source["note"] = (
                 f"the copy is at revision {info['revision']}, not the pinned {revision}"
             )
     else:
         source["revision"] = "local copy (revision not recorded)"
+        if revision:
+            source["note"] = f"pinned to {revision}, but the copy does not record its revision"
+    if revision:
+        source["pinned"] = revision
     import pandas as pd  # only now: the offline failure above stays fast
 
     frames = {
@@ -500,9 +542,12 @@ def fetch(hub: str, config: str | None = None, revision: str | None = None) -> d
     return {"frames": frames, "source": source}
 
 
-def _download(hub: str, config: str | None, sha: str, folder: Path) -> None:
+def _download(
+    hub: str, config: str | None, sha: str, folder: Path, *, requested: str | None = None
+) -> None:
     """``datasets.load_dataset`` at commit ``sha``, written to ``folder`` in hub layout, with
-    ``w2sg-source.json`` last (a copy exists once it does)."""
+    ``w2sg-source.json`` last (a copy exists once it does; it records the commit and the
+    ``requested`` revision it resolved, a tag or branch)."""
     try:
         import datasets
     except ImportError as exc:
@@ -529,7 +574,7 @@ def _download(hub: str, config: str | None, sha: str, folder: Path) -> None:
     atomic.write_text(
         folder / SOURCE_FILE,
         json.dumps(
-            {"hub": hub, "config": config, "revision": sha,
+            {"hub": hub, "config": config, "revision": sha, "requested": requested,
              "downloaded_in_s": round(time.perf_counter() - start, 1)},
             indent=1,
         ),
@@ -665,8 +710,9 @@ def load_hf(
     *,
     max_words: int | None = None,
 ) -> Dataset:
-    """Any hub dataset ``owner/name[:config]`` (or a local hub-layout folder) with the column
-    roles of ``columns`` (:class:`~w2sg.data.files.Columns`), as a data file.
+    """Any hub dataset ``owner/name[:config][@revision]`` (or a local hub-layout folder) with
+    the column roles of ``columns`` (:class:`~w2sg.data.files.Columns`), as a data file.
+    ``@revision`` pins a commit, tag or branch (:func:`fetch` with ``strict``).
 
     The hub's splits become the split column (``train``, ``test``, ``validation``…; others such
     as ``unsupervised`` are left out, with a note) unless ``columns.split`` names a column; a
@@ -676,8 +722,8 @@ def load_hf(
 
     if columns is None:
         raise W2SGError(f"hf:{ref} needs the column options: --text-column COL --label-column COL")
-    hub, _, config = ref.partition(":") if not _is_local(ref) else (ref, "", "")
-    got = fetch(hub, config or None)
+    hub, config, revision = parse_hf_ref(ref)
+    got = fetch(hub, config, revision, strict=True)
     import pandas as pd
 
     frames: dict[str, Any] = got["frames"]
