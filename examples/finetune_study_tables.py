@@ -44,10 +44,14 @@ def main() -> None:
     for row in done_runs(args.store):
         train = _get(row, "metrics", "train") or {}
         mode = (train.get("w2s") or {}).get("mode", "probe")
+        weak_mode = (train.get("weak") or {}).get("mode", "probe")
+        if weak_mode != "probe":
+            mode += f", weak: {weak_mode}"
         groups[(str(row["task"]), mode)][str(row["weak"])].append(row)
     for (task, mode), by_weak in sorted(groups.items()):
         print(f"\n### {task}, student: {mode}\n")
-        head = ["weak", "seeds", "weak acc", "w2s acc", "w2s AUROC", "w2s CE", "ceiling acc",
+        sc = args.score
+        head = ["weak", "seeds", f"weak {sc}", f"w2s {sc}", "w2s AUROC", "w2s CE", f"ceiling {sc}",
                 "op_norm (frozen)", "op_norm (ft)", "kept epochs (w2s)", "w2s s"]  # fmt: skip
         print("| " + " | ".join(head) + " |")
         print("|" + "---|" * len(head))
@@ -64,7 +68,7 @@ def main() -> None:
             op_ft = _mean([_get(r, "metrics", "theory_finetuned", "op_norm") for r in runs])
             lines.append(
                 (
-                    -m("w2s", args.score),
+                    m("w2s", args.score) * (-1 if args.score in ("accuracy", "auroc") else 1),
                     [weak, str(len(runs)), f"{m('weak', args.score):.3f}",
                      f"{m('w2s', args.score):.3f}", f"{m('w2s', 'auroc'):.3f}",
                      f"{m('w2s', 'cross_entropy'):.3f}", f"{m('ceiling', args.score):.3f}",

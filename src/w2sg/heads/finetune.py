@@ -444,8 +444,10 @@ class FinetuneLearner:
             {"params": backbone_params, "lr": ft.peak_lr(self.mode)},
             {"params": head_params, "lr": ft.head_lr},
         ]
+        # The fused AdamW kernel (CPU and CUDA), as Trainer's default `adamw_torch_fused`: one
+        # pass over all parameters instead of a Python loop per tensor (~5% of a full step here).
         opt = torch.optim.AdamW(
-            [g for g in groups if g["params"]], weight_decay=ft.weight_decay, foreach=False
+            [g for g in groups if g["params"]], weight_decay=ft.weight_decay, fused=True
         )
         peaks = [g["lr"] for g in opt.param_groups]
         train_targets = targets[:, 0] if self.regression and targets.ndim == 2 else targets
@@ -702,7 +704,10 @@ class FinetuneLearner:
             if not names:
                 continue
             s = {name: tensors[f"opt.{i}.{name}"].to(p.device) for name in names}
-            s["step"] = torch.tensor(record["adam_steps"][str(i)])
+            # fused AdamW keeps its step count as a float32 tensor on the parameter's device
+            s["step"] = torch.tensor(
+                float(record["adam_steps"][str(i)]), dtype=torch.float32, device=p.device
+            )
             opt.state[p] = s
         torch.set_rng_state(tensors["rng.cpu"])
         if self.device_.type == "cuda" and "rng.cuda" in tensors:
