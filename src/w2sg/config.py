@@ -88,7 +88,8 @@ KERNEL_ADDED_FIELDS: tuple[str, ...] = (
     "pa_permutations",
     "pa_seed",
 )
-# Weak-label cleaning before the student trains (w2sg.heads.relabel.CLEAN_METHODS).
+#: Weak-label cleaning before the student trains: ``none`` and the five rules of
+#: :func:`w2sg.heads.relabel.clean_labels` (which imports this list).
 CLEAN_METHODS: tuple[str, ...] = (
     "none",
     "knn_relabel",

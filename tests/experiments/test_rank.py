@@ -11,7 +11,6 @@ import pytest
 from w2sg.cli import main
 from w2sg.config import KernelConfig
 from w2sg.errors import W2SGError
-from w2sg.experiments import rank as rank_mod
 from w2sg.experiments.rank import rank, split_layer
 from w2sg.heads import ridge
 from w2sg.theory import kernels
@@ -155,20 +154,26 @@ def test_layers_of_one_model_from_one_pass(monkeypatch: pytest.MonkeyPatch, tmp_
     }  # fmt: skip
 
 
-def test_single_layer_uses_cached_all_pass(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+def test_single_layer_is_asked_alone(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """One inner layer is asked of ``embed`` on its own, not as an all-layer pass: ``embed``
+    slices it from a cached all-layer pass itself (tests/represent/test_extract.py)."""
     stacked = np.random.default_rng(1).normal(size=(7, 30, 8)).astype(np.float32)
-    monkeypatch.setattr(rank_mod, "_cached_all_layers", lambda model, texts: stacked)
 
     import w2sg.represent.extract as extract
 
-    def no_extraction(*args: object, **kwargs: object) -> np.ndarray:
-        raise AssertionError("extracted although the all-layer pass is cached")
+    asked: list[object] = []
 
-    monkeypatch.setattr(extract, "embed", no_extraction)
+    def one_layer(model: str, inputs: list[str], *, layer: object = -1, **_: object) -> np.ndarray:
+        asked.append(layer)
+        assert isinstance(layer, int), "an all-layer pass for a single layer"
+        return stacked[layer]
+
+    monkeypatch.setattr(extract, "embed", one_layer)
     path = tmp_path / "t.txt"
     path.write_text("".join(f"t{i}\n" for i in range(30)))
     strong = np.random.default_rng(2).normal(size=(30, 10))
     result = rank(strong, ["minilm-l6@3"], texts=path)
+    assert asked == [3]
     ref = representation_metrics(stacked[3], strong).metrics
     assert result.candidates[0]["op_norm"] == pytest.approx(ref["op_norm"], rel=1e-10)
 

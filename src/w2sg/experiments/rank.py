@@ -166,9 +166,9 @@ def _layers_of_model(
     """The representations of ``texts`` at each requested layer of ``model``.
 
     As in sweeps (:func:`w2sg.experiments.runner._prepare_dataset`): two or more inner layers of a
-    transformer come from one all-layer pass, sliced; a single inner layer is sliced from that pass
-    when it is cached already; the model's own output (``None``) and its last layer keep the
-    model's pooling.
+    transformer come from one all-layer pass, sliced; a single inner layer is asked for alone
+    (``embed`` slices it from that pass when the cache holds it); the model's own output
+    (``None``) and its last layer keep the model's pooling.
     """
     from w2sg.represent.extract import embed
     from w2sg.represent.models import get_spec
@@ -180,12 +180,8 @@ def _layers_of_model(
         if n_layers is not None and isinstance(layer, int) and layer % (n_layers + 1) < n_layers
     ]
     out: dict[int | str | None, np.ndarray] = {}
-    stacked = None
     if len(inner) >= 2:
         stacked = embed(model, texts, layer="all", progress=False)
-    elif inner:
-        stacked = _cached_all_layers(model, texts)
-    if stacked is not None:
         for index in inner:
             assert isinstance(index, int)
             out[index] = np.asarray(stacked[index])
@@ -195,18 +191,6 @@ def _layers_of_model(
                 embed(model, texts, layer=-1 if wanted is None else wanted, progress=False)
             )
     return out
-
-
-def _cached_all_layers(model: str, texts: list[str]) -> np.ndarray | None:
-    """The cached all-layer pass of ``model`` over ``texts``, or ``None`` (never extracts)."""
-    from w2sg.represent.cache import EmbeddingCache, cache_key, hash_inputs
-    from w2sg.represent.models import model_identity, resolve_model
-
-    try:
-        identity = model_identity(resolve_model(model))
-    except W2SGError:
-        return None
-    return EmbeddingCache().get(cache_key(identity, "all", None, hash_inputs(texts)))
 
 
 def _named(items: Sequence[Item] | Mapping[str, Item] | Item, role: str) -> list[tuple[str, Item]]:

@@ -36,6 +36,7 @@ from typing import Any
 import numpy as np
 from numpy.typing import ArrayLike, NDArray
 
+from w2sg.config import CLEAN_METHODS  # ``none`` and the five rules of clean_labels
 from w2sg.errors import W2SGError
 
 __all__ = [
@@ -50,15 +51,6 @@ __all__ = [
     "probe_predict",
 ]
 
-#: ``none`` and the five cleaning rules of :func:`clean_labels`.
-CLEAN_METHODS: tuple[str, ...] = (
-    "none",
-    "knn_relabel",
-    "knn_filter",
-    "probe_relabel",
-    "probe_filter",
-    "confidence",
-)
 
 # Rows per block of the kNN distance computation (a block × n float64 matrix at a time).
 _KNN_BLOCK = 512
