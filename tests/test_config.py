@@ -28,7 +28,7 @@ def test_round_trip_and_hash_identify_a_config():
         ({"fractions": (1.0,)}, "3 or 4"),
         ({"weak_ridge": -1.0}, ">= 0"),
         ({"kernel": KernelConfig(rule="k", k_weak=2)}, "--k-strong"),
-        ({"kernel": KernelConfig(variance=1.5)}, "--variance"),
+        ({"kernel": KernelConfig(rule="variance", variance=1.5)}, "--variance"),
     ],
 )
 def test_invalid_configs_name_the_problem(kwargs, pattern):
@@ -61,3 +61,51 @@ def test_added_fields_at_default_leave_the_hash_unchanged(monkeypatch) -> None:
     changed = C.RunConfig(n_bootstrap=7)
     assert "n_bootstrap" in changed.identity() and changed.hash() != base.hash()
     assert "kernel" in C.RunConfig(kernel=C.KernelConfig(rule="k", k_weak=1, k_strong=1)).identity()
+
+
+# RunConfig(kernel=KernelConfig(rule="variance", variance=0.9)).hash(), computed by the code of
+# commit c975aec: the hash every stored default run and every explicit variance-0.9 run carries.
+OLD_DEFAULT_HASH = "56df8836b5c6ba805812250e422d57ee40a736c605d10bb535e074ee284b05b6"
+
+
+def test_an_explicit_variance_run_keeps_its_hash() -> None:
+    """A run that names the variance rule keeps its hash, whatever the default rule is; every stored
+    config names its rule, so it reads back with the same hash."""
+    explicit = RunConfig(kernel=KernelConfig(rule="variance", variance=0.9))
+    assert explicit.hash() == OLD_DEFAULT_HASH
+    stored = explicit.to_dict()
+    assert stored["kernel"]["rule"] == "variance"
+    reread = RunConfig.from_dict(stored)
+    assert reread.kernel.rule == "variance" and reread.hash() == OLD_DEFAULT_HASH
+
+
+@pytest.mark.parametrize(
+    ("mapping", "rule"),
+    [
+        ({}, KernelConfig().rule),
+        ({"hard": True}, KernelConfig().rule),
+        ({"sigma_estimate": "iterative"}, "mp_edge"),
+        ({"variance": 0.99}, "variance"),
+        ({"noise_floor": 5.0}, "noise_floor"),
+        ({"k_weak": 3, "k_strong": 6}, "k"),
+        ({"pa_permutations": 9}, "parallel_analysis"),
+        ({"rule": "gavish_donoho", "variance": 0.5}, "gavish_donoho"),
+    ],
+)
+def test_a_kernel_mapping_without_a_rule_gets_the_rule_of_its_parameter(
+    mapping: dict, rule: str
+) -> None:
+    """A sweep's ``kernel: {noise_floor: 5}`` is the noise-floor rule (the flag --noise-floor 5
+    picks it too; it used to be the default rule with an unused noise_floor), with the hash of the
+    explicit form; a mapping naming no rule's parameter gets the default rule."""
+    config = RunConfig.from_dict({"kernel": mapping})
+    assert config.kernel.rule == rule
+    explicit = RunConfig.from_dict({"kernel": {"rule": rule, **mapping}})
+    assert config.hash() == explicit.hash()
+
+
+def test_a_kernel_mapping_with_two_rules_parameters_and_no_rule_is_refused() -> None:
+    with pytest.raises(W2SGError, match="different k rules.*add rule"):
+        RunConfig.from_dict({"kernel": {"variance": 0.9, "noise_floor": 5.0}})
+    with pytest.raises(W2SGError, match="unknown kernel keys"):
+        RunConfig.from_dict({"kernel": {"tau": 0.9}})

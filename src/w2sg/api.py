@@ -91,11 +91,11 @@ def run_config(
     sequence or ``"0.4,0.4,0.2"``, ``kernel`` as a KernelConfig or mapping, …), the command-line
     spellings ``bootstrap`` (= ``n_bootstrap``), ``no_theory``, ``no_bounds``, and the kernel
     options of :meth:`KernelConfig.from_options` (``k_weak``, ``k_strong``, ``variance``,
-    ``noise_floor``, ``gavish_donoho``, ``hard``, ``gamma_weak``, ``gamma_strong``, ``center`` or
-    ``no_center``). A RunConfig field that holds a sub-configuration (a dataclass) takes that
-    dataclass or a mapping, and its fields are options by their own names where no RunConfig
-    field has the name. Dashes in names are read as underscores. An unknown name is a
-    :class:`~w2sg.errors.W2SGError` listing the known ones.
+    ``noise_floor``, ``gavish_donoho``, ``mp_edge``, ``parallel_analysis``, ``hard``,
+    ``gamma_weak``, ``gamma_strong``, ``center`` or ``no_center``). A RunConfig field that holds a
+    sub-configuration (a dataclass) takes that dataclass or a mapping, and its fields are options
+    by their own names where no RunConfig field has the name. Dashes in names are read as
+    underscores. An unknown name is a :class:`~w2sg.errors.W2SGError` listing the known ones.
     """
     if config is None:
         base = RunConfig()
@@ -148,7 +148,9 @@ def run_config(
     try:
         for name, value in list(updates.items()):  # a sub-config given as a mapping
             factory: Any = type(getattr(base, name))
-            if isinstance(value, Mapping) and hasattr(factory, "__dataclass_fields__"):
+            if isinstance(value, Mapping) and factory is KernelConfig:
+                updates[name] = KernelConfig.from_mapping(dict(value))
+            elif isinstance(value, Mapping) and hasattr(factory, "__dataclass_fields__"):
                 updates[name] = factory(**dict(value))
         for owner, values in nested.items():  # a sub-config's fields given by name
             if owner in updates:
@@ -1064,8 +1066,9 @@ def metric(
         weak_train: the weak representation on D̃, for δ̃_w (else δ_w is taken on D̂).
         beta_weak, beta_strong: β_w, β_s, the ridges of the weak and strong heads.
         kernel: a :class:`KernelConfig` (or mapping), or instead the kernel options by name:
-            ``k_weak``/``k_strong``, ``variance``, ``noise_floor``, ``gavish_donoho``, ``hard``,
-            ``gamma_weak``, ``gamma_strong``, ``center`` (or ``no_center``).
+            ``k_weak``/``k_strong``, ``variance``, ``noise_floor``, ``gavish_donoho``, ``mp_edge``,
+            ``parallel_analysis``, ``hard``, ``gamma_weak``, ``gamma_strong``, ``center`` (or
+            ``no_center``).
         echo: called with each line that describes the data read (default: silent).
 
     Returns:
@@ -1203,7 +1206,7 @@ def _kernel_config(
         return built or KernelConfig()
     if built is not None:
         raise W2SGError("give kernel= or the kernel options by name, not both")
-    config = kernel if isinstance(kernel, KernelConfig) else KernelConfig(**dict(kernel))
+    config = kernel if isinstance(kernel, KernelConfig) else KernelConfig.from_mapping(dict(kernel))
     config.validate()
     return config
 

@@ -126,6 +126,35 @@ KERNEL_OPTIONS: tuple[str, ...] = (
 )
 
 
+#: The KernelConfig fields that only one k rule reads: a kernel mapping that sets one of them but
+#: no ``rule`` gets that rule (:meth:`KernelConfig.from_mapping`).
+_RULE_OF_PARAMETER: dict[str, str] = {
+    "variance": "variance",
+    "noise_floor": "noise_floor",
+    "k_weak": "k",
+    "k_strong": "k",
+    "pa_quantile": "parallel_analysis",
+    "pa_permutations": "parallel_analysis",
+    "pa_seed": "parallel_analysis",
+    "sigma_estimate": "mp_edge",
+}
+
+
+def implied_rule(kernel: dict[str, Any]) -> str | None:
+    """The k rule of a kernel mapping: its ``rule``, else the rule whose parameter it sets
+    (``{variance: 0.99}`` → ``"variance"``, see ``_RULE_OF_PARAMETER``), else ``None`` (the
+    default rule). Parameters of two rules without a ``rule`` are a :class:`W2SGError`."""
+    if "rule" in kernel:
+        return str(kernel["rule"])
+    implied = sorted({rule for key, rule in _RULE_OF_PARAMETER.items() if key in kernel})
+    if len(implied) > 1:
+        raise W2SGError(
+            f"the kernel settings {sorted(k for k in kernel if k in _RULE_OF_PARAMETER)} "
+            f"belong to different k rules ({', '.join(implied)}); add rule: <one of them>"
+        )
+    return implied[0] if implied else None
+
+
 @dataclass(frozen=True)
 class KernelConfig:
     """How the principal kernels of THEORY.md section 3 are built.
@@ -183,6 +212,24 @@ class KernelConfig:
             raise W2SGError(f"pa_quantile must be in (0, 1), got {self.pa_quantile}")
         if self.pa_permutations < 1:
             raise W2SGError(f"pa_permutations must be >= 1, got {self.pa_permutations}")
+
+    @classmethod
+    def from_mapping(cls, data: dict[str, Any]) -> KernelConfig:
+        """A kernel configuration from a mapping of its fields (a sweep YAML's ``kernel:``, a stored
+        config, the Python API's ``kernel={...}``). A mapping without ``rule`` that sets the
+        parameter of one rule (``variance``, ``noise_floor``, ``k_weak``/``k_strong``,
+        ``sigma_estimate``, the ``pa_*`` fields) gets that rule (:func:`implied_rule`), as the flag
+        of the same name does: ``{variance: 0.99}`` keeps meaning the variance rule whatever the
+        default is, and keeps its run hash."""
+        data = dict(data)
+        known = {f.name for f in dataclasses.fields(cls)}
+        unknown = sorted(set(data) - known)
+        if unknown:
+            raise W2SGError(f"unknown kernel keys {unknown}; known keys are {sorted(known)}")
+        rule = implied_rule(data)
+        if rule is not None:
+            data["rule"] = rule
+        return cls(**data)
 
     @classmethod
     def from_options(
@@ -473,7 +520,7 @@ class RunConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> RunConfig:
         data = dict(data)
-        kernel = KernelConfig(**data.pop("kernel", {}))
+        kernel = KernelConfig.from_mapping(data.pop("kernel", {}))
         if isinstance(data.get("finetune"), dict):
             data["finetune"] = FinetuneConfig(**data["finetune"])
         if "fractions" in data:

@@ -127,7 +127,7 @@ def test_label_free_output(arrays: dict[str, Path], capsys: pytest.CaptureFixtur
         (None, ["--k-weak", "1", "--k-strong", "2", "--variance", "0.9"], "one k rule"),
         (None, ["--noise-floor", "5", "--gavish-donoho"], "one k rule"),
         (None, ["--mp-edge", "--parallel-analysis"], "one k rule"),
-        (None, ["--noise-sigma-weak", "0.1"], "--mp-edge or --gavish-donoho"),
+        (None, ["--variance", "0.9", "--noise-sigma-weak", "0.1"], "--mp-edge or --gavish-donoho"),
         (None, ["--gavish-donoho", "--sigma-estimate", "iterative"], "goes with --mp-edge"),
         (None, ["--hard", "--gamma-weak", "0.1"], "--hard"),
         (None, ["--k-weak", "1"], "k-strong"),

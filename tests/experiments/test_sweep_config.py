@@ -108,6 +108,24 @@ def test_heads_with_their_own_kernel_are_labelled_apart() -> None:
     assert label == "softmax/xent[k_strong=3,k_weak=2,rule=k,weak_ridge=0.001]"
 
 
+def test_a_sweep_heads_kernel_parameter_picks_its_rule() -> None:
+    """``kernel: {variance: 0.99}`` without ``rule`` is the variance rule, with the hash of
+    ``{rule: variance, variance: 0.99}``, even under a run kernel that names another rule."""
+    implied = parse_sweep(sweep_with(heads=[{"head": "ridge", "kernel": {"variance": 0.99}}]))
+    named = parse_sweep(
+        sweep_with(heads=[{"head": "ridge", "kernel": {"rule": "variance", "variance": 0.99}}])
+    )
+    assert {s.config.kernel.rule for s in implied.expand()} == {"variance"}
+    assert [s.config_hash for s in implied.expand()] == [s.config_hash for s in named.expand()]
+    # the sweep's run kernel (rule noise_floor here) does not override the rule a head implies
+    assert BASE["run"]["kernel"]["rule"] == "noise_floor"
+    iterative = sweep_with(heads=[{"head": "ridge", "kernel": {"sigma_estimate": "iterative"}}])
+    assert {s.config.kernel.rule for s in parse_sweep(iterative).expand()} == {"mp_edge"}
+    mixed = sweep_with(heads=[{"head": "ridge", "kernel": {"variance": 0.9, "noise_floor": 5}}])
+    with pytest.raises(W2SGError, match=r"heads\[0\].*different k rules"):
+        parse_sweep(mixed).expand()
+
+
 def test_duplicate_combinations_run_once() -> None:
     data = sweep_with(heads=["ridge", {"head": "ridge"}])
     specs = parse_sweep(data).expand()

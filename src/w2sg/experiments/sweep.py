@@ -26,7 +26,9 @@ of :data:`~w2sg.config.COMBINE_RULES`, default ``average``; ``combine_temperatur
 ``combine_labels`` for ``learned_labelled``): one weak side per rule, the members combined into one
 set of weak labels as ``w2sg run --weak a b c --combine RULE`` does. A head is a head name,
 ``head/loss``, or a mapping of :class:`~w2sg.config.RunConfig` fields. ``run`` holds the RunConfig
-fields shared by every run; a task may set ``task`` (classification, regression, probability) and
+fields shared by every run (a ``kernel`` mapping without ``rule`` that sets one rule's parameter,
+e.g. ``{noise_floor: 5}``, gets that rule);
+a task may set ``task`` (classification, regression, probability) and
 its own ``weak``/``strong`` lists; a text dataset may set ``max_words`` (each text cut to its first
 N words, for every model alike). The synthetic generator's data seed is the run's seed unless the
 task sets ``seed``; a registered dataset is subsampled with ``seed`` (default 0) so that every run
@@ -42,7 +44,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from w2sg.config import COMBINE_RULES, FinetuneConfig, RunConfig
+from w2sg.config import COMBINE_RULES, FinetuneConfig, RunConfig, implied_rule
 from w2sg.errors import W2SGError
 
 SYNTHETIC = "synthetic"
@@ -361,10 +363,13 @@ def _run_config(
                 finetune[key] = merged.pop(key)
     if finetune:
         merged["finetune"] = finetune
-    kernel = {**(sweep.run.get("kernel") or {}), **(head.get("kernel") or {})}
-    merged["kernel"] = kernel
     merged["seed"] = seed
     try:
+        head_kernel = dict(head.get("kernel") or {})
+        rule = implied_rule(head_kernel)  # a head's {variance: 0.99} is the variance rule
+        if rule is not None:
+            head_kernel["rule"] = rule
+        merged["kernel"] = {**(sweep.run.get("kernel") or {}), **head_kernel}
         config = RunConfig.from_dict(merged)
         config.validate()
     except TypeError as exc:
