@@ -64,26 +64,33 @@ def test_added_fields_at_default_leave_the_hash_unchanged(monkeypatch) -> None:
 
 
 # RunConfig(kernel=KernelConfig(rule="variance", variance=0.9)).hash(), computed by the code of
-# commit c975aec: the hash every stored default run and every explicit variance-0.9 run carries.
+# commit c975aec (before the default k rule changed): the hash every stored run of the old default
+# (and every explicit variance-0.9 run) carries.
 OLD_DEFAULT_HASH = "56df8836b5c6ba805812250e422d57ee40a736c605d10bb535e074ee284b05b6"
 
 
-def test_an_explicit_variance_run_keeps_its_hash() -> None:
-    """A run that names the variance rule keeps its hash, whatever the default rule is; every stored
-    config names its rule, so it reads back with the same hash."""
+def test_the_default_k_rule_change_keeps_explicit_hashes_and_separates_old_runs() -> None:
+    """The default k rule became mp_edge (issue 14). A run that names the variance rule keeps its
+    hash; a run stored under the old default (its config names rule variance, as every stored
+    config does) is not the same config as a new-default run, so a sweep re-runs it instead of
+    taking the old result for the new rule."""
     explicit = RunConfig(kernel=KernelConfig(rule="variance", variance=0.9))
     assert explicit.hash() == OLD_DEFAULT_HASH
-    stored = explicit.to_dict()
+    new_default = RunConfig()
+    assert new_default.kernel.rule == "mp_edge" and new_default.kernel.sigma_estimate == "median"
+    assert new_default.hash() != OLD_DEFAULT_HASH
+    stored = explicit.to_dict()  # what a store holds for a run of the old default
     assert stored["kernel"]["rule"] == "variance"
     reread = RunConfig.from_dict(stored)
     assert reread.kernel.rule == "variance" and reread.hash() == OLD_DEFAULT_HASH
+    assert new_default.identity()["kernel"]["rule"] == "mp_edge"
 
 
 @pytest.mark.parametrize(
     ("mapping", "rule"),
     [
-        ({}, KernelConfig().rule),
-        ({"hard": True}, KernelConfig().rule),
+        ({}, "mp_edge"),
+        ({"hard": True}, "mp_edge"),
         ({"sigma_estimate": "iterative"}, "mp_edge"),
         ({"variance": 0.99}, "variance"),
         ({"noise_floor": 5.0}, "noise_floor"),
@@ -95,9 +102,9 @@ def test_an_explicit_variance_run_keeps_its_hash() -> None:
 def test_a_kernel_mapping_without_a_rule_gets_the_rule_of_its_parameter(
     mapping: dict, rule: str
 ) -> None:
-    """A sweep's ``kernel: {noise_floor: 5}`` is the noise-floor rule (the flag --noise-floor 5
-    picks it too; it used to be the default rule with an unused noise_floor), with the hash of the
-    explicit form; a mapping naming no rule's parameter gets the default rule."""
+    """A sweep's ``kernel: {variance: 0.99}`` meant the variance rule under the old default and
+    still does (the flag --variance 0.99 picks it too), with the hash of the explicit form; a
+    mapping naming no rule's parameter gets the default rule."""
     config = RunConfig.from_dict({"kernel": mapping})
     assert config.kernel.rule == rule
     explicit = RunConfig.from_dict({"kernel": {"rule": rule, **mapping}})

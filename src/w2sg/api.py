@@ -92,10 +92,11 @@ def run_config(
     spellings ``bootstrap`` (= ``n_bootstrap``), ``no_theory``, ``no_bounds``, and the kernel
     options of :meth:`KernelConfig.from_options` (``k_weak``, ``k_strong``, ``variance``,
     ``noise_floor``, ``gavish_donoho``, ``mp_edge``, ``parallel_analysis``, ``hard``,
-    ``gamma_weak``, ``gamma_strong``, ``center`` or ``no_center``). A RunConfig field that holds a
-    sub-configuration (a dataclass) takes that dataclass or a mapping, and its fields are options
-    by their own names where no RunConfig field has the name. Dashes in names are read as
-    underscores. An unknown name is a :class:`~w2sg.errors.W2SGError` listing the known ones.
+    ``gamma_weak``, ``gamma_strong``, ``center`` or ``no_center``; none: the default rule,
+    ``mp_edge``). A RunConfig field that holds a sub-configuration (a dataclass) takes that
+    dataclass or a mapping, and its fields are options by their own names where no RunConfig
+    field has the name. Dashes in names are read as underscores. An unknown name is a
+    :class:`~w2sg.errors.W2SGError` listing the known ones.
     """
     if config is None:
         base = RunConfig()
@@ -1068,7 +1069,7 @@ def metric(
         kernel: a :class:`KernelConfig` (or mapping), or instead the kernel options by name:
             ``k_weak``/``k_strong``, ``variance``, ``noise_floor``, ``gavish_donoho``, ``mp_edge``,
             ``parallel_analysis``, ``hard``, ``gamma_weak``, ``gamma_strong``, ``center`` (or
-            ``no_center``).
+            ``no_center``); none of them: the default rule, ``mp_edge`` (median σ̂).
         echo: called with each line that describes the data read (default: silent).
 
     Returns:

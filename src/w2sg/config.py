@@ -172,9 +172,14 @@ class KernelConfig:
     :func:`w2sg.theory.kernels.principal_decomposition`.
     ``hard=True`` sets γ = 0 (orthogonal projections). ``gamma_weak``/``gamma_strong`` override
     γ = β + δ.
+
+    The default rule is ``"mp_edge"`` with σ̂ from the median singular value (issue 14, criterion
+    v2 of docs/kernels.md); it was ``"variance"`` τ = 0.9 before. A stored config always names its
+    rule, so runs made under the old default keep their hash and are never taken for new-default
+    runs (:meth:`RunConfig.identity`).
     """
 
-    rule: str = "variance"
+    rule: str = "mp_edge"
     k_weak: int | None = None
     k_strong: int | None = None
     variance: float = 0.90

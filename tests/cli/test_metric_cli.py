@@ -116,6 +116,14 @@ def test_label_free_output(arrays: dict[str, Path], capsys: pytest.CaptureFixtur
         assert out["k_flag"] == ref["k_flag"] and out["detectable_weak"] == ref["detectable_weak"]
     assert main([*_args(arrays, "--mp-edge", "--sigma-estimate", "iterative", "--json")]) == 0
     assert json.loads(capsys.readouterr().out)["k_rule"] == "mp_edge"
+    # no rule flag: the default rule, mp_edge with σ̂ from the median (issue 14), the same numbers
+    assert main([*_args(arrays, "--mp-edge", "--json")]) == 0
+    named = json.loads(capsys.readouterr().out)
+    assert main([*_args(arrays, "--json")]) == 0
+    assert json.loads(capsys.readouterr().out) == named
+    # and a known noise level goes with the default rule without naming it
+    assert main([*_args(arrays, "--noise-sigma-weak", "0.1", "--json")]) == 0
+    assert json.loads(capsys.readouterr().out)["k_rule"] == "mp_edge"
 
 
 @pytest.mark.parametrize(

@@ -16,10 +16,14 @@ from w2sg.errors import W2SGError
 
 def add_kernel_arguments(parser: argparse.ArgumentParser) -> None:
     """The flags that build a :class:`KernelConfig` (see :func:`kernel_config_from_args`)."""
-    k = parser.add_argument_group("principal kernels (THEORY.md section 3)")
+    k = parser.add_argument_group(
+        "principal kernels (THEORY.md section 3)",
+        "one k rule; none given: --mp-edge with σ̂ from the median (the default since issue 14;"
+        " it was --variance 0.9)",
+    )
     k.add_argument("--k-weak", type=int, help="fixed number of weak principal components")
     k.add_argument("--k-strong", type=int, help="fixed number of strong principal components")
-    k.add_argument("--variance", type=float, help="k explains this fraction of the variance (0.9)")
+    k.add_argument("--variance", type=float, help="k explains this fraction of variance, e.g. 0.9")
     k.add_argument(
         "--noise-floor", type=float, help="k: eigenvalues above this factor × the mean of the rest"
     )
@@ -29,7 +33,7 @@ def add_kernel_arguments(parser: argparse.ArgumentParser) -> None:
     )  # fmt: skip
     k.add_argument(
         "--mp-edge", action="store_true",
-        help="k: singular values above the Marchenko–Pastur noise bulk edge σ̂(√n + √d)",
+        help="k: singular values above the Marchenko–Pastur noise bulk edge σ̂(√n + √d) (default)",
     )  # fmt: skip
     k.add_argument(
         "--parallel-analysis", action="store_true",

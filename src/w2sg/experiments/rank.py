@@ -310,8 +310,8 @@ def rank(
     defaults to the dataset's, else classification for integer labels, regression otherwise).
     ``by``: ``op_norm`` (default), ``fro_sq_over_n`` or ``predicted_gap`` (needs labels);
     smaller is better. ``config``: the k rule and γ's (:class:`KernelConfig`; default
-    ``variance`` 0.9). ``workers``: candidates decomposed side by side, one BLAS thread each
-    (default: every core; see :func:`~w2sg.theory.kernels.metrics_against_many`).
+    ``mp_edge``, σ̂ from the median). ``workers``: candidates decomposed side by side, one BLAS
+    thread each (default: every core; see :func:`~w2sg.theory.kernels.metrics_against_many`).
     """
     from w2sg.theory.kernels import metrics_against_many
 

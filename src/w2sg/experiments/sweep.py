@@ -26,8 +26,8 @@ of :data:`~w2sg.config.COMBINE_RULES`, default ``average``; ``combine_temperatur
 ``combine_labels`` for ``learned_labelled``): one weak side per rule, the members combined into one
 set of weak labels as ``w2sg run --weak a b c --combine RULE`` does. A head is a head name,
 ``head/loss``, or a mapping of :class:`~w2sg.config.RunConfig` fields. ``run`` holds the RunConfig
-fields shared by every run (a ``kernel`` mapping without ``rule`` that sets one rule's parameter,
-e.g. ``{noise_floor: 5}``, gets that rule);
+fields shared by every run (without ``kernel``: the default k rule, ``mp_edge``; a ``kernel``
+mapping without ``rule`` that sets one rule's parameter, e.g. ``{variance: 0.99}``, gets that rule);
 a task may set ``task`` (classification, regression, probability) and
 its own ``weak``/``strong`` lists; a text dataset may set ``max_words`` (each text cut to its first
 N words, for every model alike). The synthetic generator's data seed is the run's seed unless the

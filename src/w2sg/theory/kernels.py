@@ -373,7 +373,7 @@ def _check_rule(rule: str) -> None:
 def principal_decomposition(
     H: ArrayLike,
     *,
-    rule: str = "variance",
+    rule: str = "mp_edge",
     k: int | None = None,
     variance: float = 0.90,
     noise_floor: float = 10.0,
