@@ -108,9 +108,18 @@ def test_heads_with_their_own_kernel_are_labelled_apart() -> None:
     assert label == "softmax/xent[k_strong=3,k_weak=2,rule=k,weak_ridge=0.001]"
 
 
-def test_a_sweep_heads_kernel_parameter_picks_its_rule() -> None:
-    """``kernel: {variance: 0.99}`` without ``rule`` is the variance rule, with the hash of
-    ``{rule: variance, variance: 0.99}``, even under a run kernel that names another rule."""
+def test_a_sweep_without_a_kernel_runs_the_default_rule_and_a_rules_parameter_picks_its_rule() -> (
+    None
+):
+    """No ``kernel`` key: mp_edge (the default since issue 14), hashed apart from the runs the old
+    default made (which name rule variance); ``kernel: {variance: 0.99}`` without ``rule`` is the
+    variance rule, with the hash of ``{rule: variance, variance: 0.99}``."""
+    plain = parse_sweep(sweep_with(heads=["ridge"], run={"strong_ridge": 0.0})).expand()
+    assert {s.config.kernel.rule for s in plain} == {"mp_edge"}
+    old = parse_sweep(
+        sweep_with(heads=["ridge"], run={"kernel": {"rule": "variance", "variance": 0.9}})
+    ).expand()
+    assert not {s.config_hash for s in plain} & {s.config_hash for s in old}
     implied = parse_sweep(sweep_with(heads=[{"head": "ridge", "kernel": {"variance": 0.99}}]))
     named = parse_sweep(
         sweep_with(heads=[{"head": "ridge", "kernel": {"rule": "variance", "variance": 0.99}}])

@@ -396,9 +396,9 @@ def principal_decomposition(
     - ``"gavish_donoho"``: s_j > ω(β)·median(s) (:func:`gavish_donoho_omega`), or with a known
       noise level ``sigma`` per entry s_j > λ*(β)·√max(n', d')·σ (:func:`gavish_donoho_lambda`):
       the optimal hard threshold for *denoising* (Gavish & Donoho 2014).
-    - ``"mp_edge"``: s_j above the Marchenko–Pastur bulk edge σ̂(√n' + √d'), σ̂ = ``sigma`` or
-      estimated by ``sigma_estimate`` (``"median"`` or ``"iterative"``, :func:`mp_edge_threshold`):
-      the components *detectable* above white noise.
+    - ``"mp_edge"`` (the default): s_j above the Marchenko–Pastur bulk edge σ̂(√n' + √d'),
+      σ̂ = ``sigma`` or estimated by ``sigma_estimate`` (``"median"`` or ``"iterative"``,
+      :func:`mp_edge_threshold`): the components *detectable* above white noise.
     - ``"parallel_analysis"``: Horn's parallel analysis against ``pa_permutations`` seeded
       column permutations at the ``pa_quantile`` (:func:`parallel_analysis_count`); the only rule
       that needs more than the one decomposition.
