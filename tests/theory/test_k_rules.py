@@ -15,6 +15,7 @@ from w2sg.theory.kernels import (
     gavish_donoho_omega,
     marchenko_pastur_median,
     mp_edge_threshold,
+    parallel_analysis_count,
     principal_decomposition,
     representation_metrics,
     theory_block,
@@ -88,6 +89,28 @@ def test_parallel_analysis_finds_correlated_spikes_and_is_seeded() -> None:
     pa = principal_decomposition(lone, rule="parallel_analysis")
     assert pa.k == 1 and "parallel_analysis rule kept no component" in pa.flag
     assert principal_decomposition(lone, rule="mp_edge").k == 1
+
+
+def test_parallel_analysis_threshold_is_the_dense_one_on_the_same_permutations() -> None:
+    """The count equals a brute-force count (dense SVD of each permuted matrix, the permutation
+    stream of ``pa_seed``) at two quantiles, for a wide and a tall matrix, and every singular value
+    falls on the same side of the threshold."""
+    for shape in ((60, 400), (400, 60)):
+        H = _spiked(*shape, (5.0, 3.5, 2.5), seed=4)
+        Hc = H - H.mean(0)
+        sv = np.linalg.svd(Hc, compute_uv=False)
+        rng = np.random.default_rng([7, 0x9A])  # the permutation stream of pa_seed = 7
+        tops = [np.linalg.svd(rng.permuted(Hc, axis=0), compute_uv=False)[0] for _ in range(5)]
+        for q in (0.5, 0.95):
+            expected = int(np.sum(sv > np.quantile(tops, q)))
+            got = parallel_analysis_count(H, sv, H.mean(0), quantile=q, permutations=5, seed=7)
+            assert got == expected, (shape, q)
+        edges = sv[:6]
+        for s_i in edges:
+            dense = bool(s_i > np.quantile(tops, 0.95))
+            assert dense == (
+                parallel_analysis_count(H, np.array([s_i]), H.mean(0), permutations=5, seed=7) == 1
+            )
 
 
 def test_pure_noise_gives_k_zero_with_a_flag_and_a_spike_is_never_dropped() -> None:
