@@ -247,25 +247,40 @@ def test_a_hub_that_never_answers_fails_within_the_probe_time(monkeypatch):
         start = time.perf_counter()
         with pytest.raises(W2SGError, match=r"allenai/sciq .*\((.* did not answer|.* timed out)"):
             load_dataset("sciq")
-        assert time.perf_counter() - start < 5.0
+        # the probe's own timeout bounds the wait; huggingface_hub's default (10 s per request,
+        # with retries) would not: 9 s separates the two with room for a loaded machine
+        assert time.perf_counter() - start < 9.0
 
 
-def test_the_command_fails_offline_in_under_5_seconds(tmp_path):
+def test_the_command_fails_offline_without_touching_the_network(tmp_path):
+    """Offline, `w2sg run` on a hub dataset that is not on disk fails in one line, exit 2, without
+    a single connection attempt (an audit hook turns any ``socket.connect`` into a crash, which
+    would print a traceback instead of the one line). The wall time is printed, not asserted:
+    speed is a benchmark's business; the 60 s timeout only catches a hang."""
     env = dict(os.environ, HF_HUB_OFFLINE="1", W2SG_HUB_DIR=str(tmp_path / "empty"))
     env["PYTHONPATH"] = os.pathsep.join([str(Path(__file__).parents[2] / "src"),
                                          env.get("PYTHONPATH", "")])  # fmt: skip
+    guard = (
+        "import sys, os\n"
+        "def hook(event, args):\n"
+        "    if event == 'socket.connect':\n"
+        "        sys.stderr.write(f'network attempt {args[1:]}\\n'); os._exit(99)\n"
+        "sys.addaudithook(hook)\n"
+        "from w2sg.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
     start = time.perf_counter()
     proc = subprocess.run(
-        [sys.executable, "-m", "w2sg", "run", "--dataset", "cosmos_qa", "--weak", "static-64",
+        [sys.executable, "-c", guard, "run", "--dataset", "cosmos_qa", "--weak", "static-64",
          "--strong", "static-64"],
         capture_output=True, text=True, env=env, timeout=60,
     )  # fmt: skip
     elapsed = time.perf_counter() - start
-    assert proc.returncode == 2
+    assert "network attempt" not in proc.stderr
+    assert proc.returncode == 2, proc.stderr
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("w2sg: error: hub dataset allenai/cosmos_qa")
     print(f"offline failure of `w2sg run --dataset cosmos_qa`: {elapsed:.2f} s")
-    assert elapsed < 5.0
 
 
 def _qa_rows(n, offset=0):
