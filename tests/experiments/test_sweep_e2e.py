@@ -7,6 +7,8 @@ other runs finish.
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 from pathlib import Path
 
@@ -43,16 +45,22 @@ def swept(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict]:
     cfg = folder / "tiny.yaml"
     cfg.write_text(CONFIG)
     db = folder / "runs.db"
-    return cfg, db, {}
+    # the sweep runs here, once per module, so every test below finds the store whatever the
+    # order or the worker the tests are given
+    args = ["sweep", str(cfg), "--store", str(db), "--json", "--workers", "2", "--no-progress"]
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = main(args)
+    return cfg, db, {"args": args, "code": code, "out": printed.getvalue()}
 
 
 def test_sweep_cli_json_and_failed_entries(
     swept: tuple[Path, Path, dict], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    cfg, db, _ = swept
-    args = ["sweep", str(cfg), "--store", str(db), "--json", "--workers", "2", "--no-progress"]
-    assert main(args) == 0
-    out = json.loads(capsys.readouterr().out)
+    cfg, db, first = swept
+    args = first["args"]
+    assert first["code"] == 0
+    out = json.loads(first["out"])
     assert set(out) == {"total", "executed", "skipped", "failed", "seconds"}
     assert (out["total"], out["executed"], out["skipped"], out["failed"]) == (6, 6, 0, 3)
     with ResultStore(db) as store:
