@@ -302,11 +302,16 @@ def _pgr_block(
 
 
 def _pgr_blocks(
-    labels: Labels, idx: np.ndarray, preds: dict[str, np.ndarray], config: RunConfig
+    labels: Labels,
+    idx: np.ndarray,
+    preds: dict[str, np.ndarray],
+    config: RunConfig,
+    weak_labels_range: dict[str, Any] | None = None,
 ) -> tuple[dict[str, Any], list[dict[str, str]]]:
     """PGR on test of the headline metric (``pgr``) and, for classification, of AUROC
     (``pgr_auroc``), each with its paired-bootstrap interval; and the run's flags
-    (:func:`w2sg.metrics.run_flags`). ``preds`` holds weak, w2s, ceiling and baseline outputs."""
+    (:func:`w2sg.metrics.run_flags`). ``preds`` holds weak, w2s, ceiling and baseline outputs;
+    ``weak_labels_range``: :func:`w2sg.metrics.weak_label_range` of the weak labels on D̂."""
     y = labels.values[idx]
     metric, higher, name = _headline(labels, config)
     models = ("weak", "w2s", "ceiling", "baseline")
@@ -330,6 +335,7 @@ def _pgr_blocks(
         ceiling_baseline_se=M.paired_se(boot[2], boot[3]),
         w2s_test=preds["w2s"],
         y_test=y,
+        weak_labels_range=weak_labels_range,
     )
     blocks = {
         ("pgr" if key == name else f"pgr_{key}"): _pgr_dict(key, res)
@@ -531,10 +537,17 @@ def run_pipeline(
     # The constant baseline (majority class / mean of the training labels) next to the models.
     baseline = M.baseline_predictions(lab.task, lab.values[np.r_[tr, hat]], len(te), lab.n_classes)
     metrics["baseline"] = _model_metrics(lab, te, baseline, n_bins=15)
+    # Regression: weak labels on D̂ far outside the range of the true weak_train targets.
+    label_range = None
+    if lab.task == "regression":
+        label_range = M.weak_label_range(raw["weak"]["w2s_train"], lab.values[tr])
     pgr_blocks, flags = _pgr_blocks(
-        lab, te, {**{m: preds[m]["test"] for m in MODELS}, "baseline": baseline}, config
-    )
+        lab, te, {**{m: preds[m]["test"] for m in MODELS}, "baseline": baseline}, config,
+        weak_labels_range=label_range,
+    )  # fmt: skip
     metrics.update(pgr_blocks)
+    if label_range is not None:
+        metrics["weak_label_range"] = label_range
     metrics["vs_weak"] = {
         split: {
             m: _vs_weak(config.task, preds["weak"][split], preds[m][split], config.eps)

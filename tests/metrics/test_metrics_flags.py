@@ -15,8 +15,9 @@ from w2sg.metrics import (
     paired_se,
     pgr,
     run_flags,
+    weak_label_range,
 )
-from w2sg.metrics.flags import CODES, collapse
+from w2sg.metrics.flags import CODES, OUT_OF_RANGE_IQR, collapse
 
 
 def _codes(flags: list) -> list[str]:
@@ -147,5 +148,70 @@ def test_paired_se_against_numpy() -> None:
 def test_codes_are_stable() -> None:
     assert CODES == (
         "weak_beats_ceiling", "weak_equals_ceiling", "pgr_undefined", "small_gap",
-        "ceiling_at_baseline", "below_baseline", "student_collapsed",
+        "ceiling_at_baseline", "below_baseline", "student_collapsed", "weak_labels_out_of_range",
     )  # fmt: skip
+
+
+def _brute_out_of_range(labels: np.ndarray, y: np.ndarray, k: float) -> tuple[int, float]:
+    """Row by row: the count beyond [min − k·IQR, max + k·IQR] (IQR by sorted-order
+    interpolation, written out) and the largest excess in IQR units."""
+    ys = sorted(float(v) for v in y)
+
+    def quantile(q: float) -> float:
+        pos = q * (len(ys) - 1)
+        i = int(pos)
+        return ys[i] + (pos - i) * (ys[min(i + 1, len(ys) - 1)] - ys[i])
+
+    iqr = quantile(0.75) - quantile(0.25)
+    count, worst = 0, 0.0
+    for v in labels:
+        if not math.isfinite(v):
+            count, worst = count + 1, math.inf
+            continue
+        excess = max(ys[0] - v, v - ys[-1], 0.0) / iqr
+        count += excess > k
+        worst = max(worst, excess)
+    return count, worst
+
+
+def test_weak_label_range_counts_rows_beyond_the_fence_like_brute_force() -> None:
+    rng = np.random.default_rng(5)
+    y = rng.gamma(2.0, size=400)  # skewed targets
+    labels = rng.normal(y.mean(), y.std(), size=500)
+    labels[[3, 70, 71]] = [y.max() + 50.0, y.min() - 9.0, np.inf]
+    labels[10] = y.max() + 2.9 * (np.percentile(y, 75) - np.percentile(y, 25))  # inside the fence
+    out = weak_label_range(labels, y)
+    assert out is not None
+    count, worst = _brute_out_of_range(labels, y, OUT_OF_RANGE_IQR)
+    assert out["n_out_of_range"] == count >= 3 and out["n"] == 500
+    assert out["max_excess"] == math.inf == worst
+    finite = np.isfinite(labels)
+    _, worst_finite = _brute_out_of_range(labels[finite], y, OUT_OF_RANGE_IQR)
+    assert weak_label_range(labels[finite], y)["max_excess"] == pytest.approx(worst_finite)
+    # Scale-free: the same rows for a·y + b and a·ŷ + b.
+    assert weak_label_range(-7.0 * labels + 3.0, -7.0 * y + 3.0)["n_out_of_range"] == count
+
+
+def test_weak_labels_inside_the_range_raise_nothing() -> None:
+    rng = np.random.default_rng(6)
+    y = rng.normal(size=300)
+    labels = np.clip(rng.normal(size=300) * 1.5, y.min() - 1.0, y.max() + 1.0)
+    wr = weak_label_range(labels, y)
+    assert wr is not None and wr["n_out_of_range"] == 0
+    scores = {"weak": 1.2, "w2s": 1.0, "ceiling": 0.5, "baseline": 2.0}
+    common = {"task": "regression", "metric": "mse", "higher": False, "y_test": y,
+              "w2s_test": y}  # fmt: skip
+    assert "weak_labels_out_of_range" not in _codes(_flags(scores, weak_labels_range=wr, **common))
+    labels[:4] = y.max() + 10.0 * wr["scale"]
+    wr = weak_label_range(labels, y)
+    flags = _flags(scores, weak_labels_range=wr, **common)
+    assert _codes(flags)[-1] == "weak_labels_out_of_range"
+    assert flags[-1].reason.startswith("4 of 300 weak labels on w2s_train")
+
+
+def test_weak_label_range_falls_back_to_the_sd_and_skips_constant_targets() -> None:
+    y = np.r_[np.zeros(90), np.linspace(1.0, 2.0, 10)]  # IQR 0: the sd is the scale
+    out = weak_label_range(np.array([0.0, 2.0 + 3.1 * y.std(), 2.0 + 2.9 * y.std()]), y)
+    assert out is not None and out["scale_name"] == "sd"
+    assert out["scale"] == pytest.approx(np.std(y)) and out["n_out_of_range"] == 1
+    assert weak_label_range(np.array([5.0]), np.ones(10)) is None

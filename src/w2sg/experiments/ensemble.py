@@ -165,10 +165,13 @@ def run_ensemble(
     ``learners``: ``{"strong": source}`` for a fine-tuned student and ceiling
     (``config.train`` = ``full`` or ``lora``); the members are always probes.
     ``metrics["ensemble"]``: ``rule``, ``members``, ``weights``, the members' own test metrics
-    (``member_weak``) and label-free op norms, and for ``learned_labelled`` the labelled count
-    and ids. ``theory`` (ridge heads, as for a single weak model): the exact measured part for
-    the combined labels (:func:`~w2sg.theory.kernels.labeller_theory_block`) and, for the linear
-    rules, the kernel predictions of P̄ = Σ α_m P_m (:func:`~w2sg.theory.kernels.combined_metrics`).
+    (``member_weak``) and label-free op norms, for regression each member's count of weak labels
+    on D̂ out of range (``member_out_of_range``, :func:`w2sg.metrics.weak_label_range`; the run's
+    ``weak_labels_out_of_range`` flag looks at the combined labels), and for ``learned_labelled``
+    the labelled count and ids. ``theory`` (ridge heads, as for a single weak model): the exact
+    measured part for the combined labels (:func:`~w2sg.theory.kernels.labeller_theory_block`)
+    and, for the linear rules, the kernel predictions of P̄ = Σ α_m P_m
+    (:func:`~w2sg.theory.kernels.combined_metrics`).
     """
     from w2sg.pipeline import prepare_labels
 
@@ -320,6 +323,9 @@ def _finish(
     from w2sg import metrics as M
 
     record["member_weak"] = []
+    if config.task == "regression":  # each member's own weak labels on D̂ out of range (flags.py)
+        ranges = [M.weak_label_range(out[hat], lab.values[tr]) for out in outputs]
+        record["member_out_of_range"] = [None if r is None else r["n_out_of_range"] for r in ranges]
     for out in outputs:
         y_te = lab.values[te]
         if config.task == "regression":

@@ -37,7 +37,13 @@ from w2sg.metrics.classification import (
     auroc,
     cross_entropy,
 )
-from w2sg.metrics.flags import Flag, baseline_predictions, paired_se, run_flags
+from w2sg.metrics.flags import (
+    Flag,
+    baseline_predictions,
+    paired_se,
+    run_flags,
+    weak_label_range,
+)
 from w2sg.metrics.pgr import (
     MedianPGR,
     PGRResult,
@@ -87,6 +93,7 @@ __all__ = [
     "run_flags",
     "smooth_calibration_error",
     "smooth_calibration_error_ovr",
+    "weak_label_range",
 ]
 
 
