@@ -718,8 +718,9 @@ def _finetuned_sides(config: RunConfig, weak: Any, strong: Any) -> list[tuple[st
 
 def check_finetune(config: RunConfig, weak: Any, strong: Any, loaded: Any) -> None:
     """Refuse fine-tuning that cannot run, in one line, before anything is embedded or trained:
-    array inputs, a model that is not a transformers checkpoint, a layer suffix, a model that
-    reads the other kind of input (texts for a SMILES model)."""
+    array inputs, a model that is not a transformers checkpoint, a layer suffix that leaves no
+    block (``@0``), a model that reads the other kind of input (texts for a SMILES model). A
+    layer suffix ``NAME@L`` fine-tunes the embeddings and first L blocks."""
     from w2sg.heads.finetune import check_finetunable
 
     for side, mode, model in _finetuned_sides(config, weak, strong):
@@ -729,12 +730,7 @@ def check_finetune(config: RunConfig, weak: Any, strong: Any, loaded: Any) -> No
                 f"{flag} {mode} fine-tunes on the inputs themselves: give --dataset NAME or "
                 "--data FILE with model names (representation arrays cannot be fine-tuned)"
             )
-        name, layer = _split_model(model)
-        if layer not in (-1, "-1"):
-            raise W2SGError(
-                f"--{side} {model}: a fine-tuned model is trained on its last layer; drop @{layer}"
-            )
-        check_finetunable(name, mode, loaded.kind)
+        check_finetunable(model, mode, loaded.kind)
 
 
 def finetune_learners(
@@ -750,9 +746,8 @@ def finetune_learners(
 
     learners: dict[str, Any] = {}
     for side, mode, model in _finetuned_sides(config, weak, strong):
-        name = _split_model(model)[0]
         source = FinetuneSource(
-            name, loaded.inputs, mode, kind=loaded.kind, checkpoint_dir=checkpoint_dir
+            model, loaded.inputs, mode, kind=loaded.kind, checkpoint_dir=checkpoint_dir
         )
         source.check(config.finetune)
         learners[side] = source

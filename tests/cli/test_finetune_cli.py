@@ -20,6 +20,10 @@ from w2sg.cli import main
          "representation arrays cannot be fine-tuned"),
         (["--dataset", "rotten_tomatoes", "--weak", "static-64", "--strong", "static-64",
           "--weak-train", "full"], "needs a transformers checkpoint"),
+        (["--dataset", "rotten_tomatoes", "--weak", "minilm-l6@0", "--strong", "minilm-l6",
+          "--weak-train", "full"], "@0 is the embedding output"),
+        (["--dataset", "rotten_tomatoes", "--weak", "static-64", "--strong", "minilm-l6@pooler",
+          "--train", "lora"], "not at a named layer"),
     ],
 )  # fmt: skip
 def test_bad_finetune_input_is_one_line(capsys, extra: list[str], pattern: str) -> None:

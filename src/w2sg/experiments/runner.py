@@ -577,9 +577,12 @@ def finetune_learners(spec: RunSpec, ids: np.ndarray) -> dict[str, Any]:
     folder = cache_dir() / "finetune"
     learners: dict[str, Any] = {}
     for side, mode, ref in sides:
-        if ref.layer is not None:
-            raise W2SGError(f"{ref.label}: a fine-tuned model trains on its last layer; drop @")
-        source = FinetuneSource(ref.model, data.inputs, mode, kind=data.kind, checkpoint_dir=folder)
+        # ``NAME@L`` fine-tunes the embeddings and first L blocks; a fine-tuned weak entry
+        # brings its own settings (``ref.finetune_config()``), others use the run's.
+        source = FinetuneSource(
+            ref.name, data.inputs, mode, kind=data.kind, checkpoint_dir=folder,
+            finetune=ref.finetune_config() if side == "weak" else None,
+        )  # fmt: skip
         source.check(config.finetune)
         learners[side] = source
     return learners

@@ -92,6 +92,11 @@ def _group_key(row: dict[str, Any]) -> tuple[str, str, str]:
     run = dict(config.get("run") or {})
     for key in ("seed", *_WEAK_SIDE_FIELDS):
         run.pop(key, None)
+    weak = config.get("weak")
+    if isinstance(weak, dict) and weak.get("train"):
+        # a fine-tuned weak entry says so in its label (``minilm-l6@2[full]``): it sits with the
+        # probed supervisors of the same student
+        run.pop("weak_train", None)
     dataset = dict(config.get("dataset") or {})
     dataset.pop("seed", None)
     text = json.dumps({"run": run, "dataset": dataset}, sort_keys=True)

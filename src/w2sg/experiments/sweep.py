@@ -20,9 +20,14 @@ Example (``examples/sweep-synthetic.yaml`` is a complete one)::
     seeds: [0, 1]
     run: {weak_ridge: 0.01, strong_ridge: 0.0, kernel: {rule: variance, variance: 0.9}}
 
-A model is ``name``, ``name@layer`` or a mapping ``{model, layer, pooling}``. A weak entry may also
-be an ensemble, ``{ensemble: [a, b, c], combine: metric}`` (``combine`` one rule or a list of rules
-of :data:`~w2sg.config.COMBINE_RULES`, default ``average``; ``combine_temperature`` for ``metric``,
+A model is ``name``, ``name@layer`` or a mapping ``{model, layer, pooling}``. A weak entry may be
+a fine-tuned supervisor, ``{model: minilm-l6, layer: 2, train: full, lr: 0.00005, head_lr: 0.01}``
+(``train`` full or lora and the fine-tuning keys of :class:`~w2sg.config.FinetuneConfig`, its own
+settings, FinetuneConfig's defaults where not given, whatever the head entry; ``@L`` keeps the
+embeddings and first L blocks): its runs have ``weak_train`` set, and it is labelled
+``minilm-l6@2[full,...]`` next to the probed supervisors. A weak entry may also be an ensemble,
+``{ensemble: [a, b, c], combine: metric}`` (``combine`` one rule or a list of rules of
+:data:`~w2sg.config.COMBINE_RULES`, default ``average``; ``combine_temperature`` for ``metric``,
 ``combine_labels`` for ``learned_labelled``): one weak side per rule, the members combined into one
 set of weak labels as ``w2sg run --weak a b c --combine RULE`` does. A head is a head name,
 ``head/loss``, or a mapping of :class:`~w2sg.config.RunConfig` fields. ``run`` holds the RunConfig
@@ -57,6 +62,8 @@ _TASK_KEYS = (
 )  # fmt: skip
 FILE_DATASET = "file"
 _MODEL_KEYS = ("model", "layer", "pooling")
+#: What a weak entry may add to fine-tune the weak model itself: ``train`` and its settings.
+_WEAK_TRAIN_KEYS = ("train", *(f.name for f in dataclasses.fields(FinetuneConfig)))
 #: The combination settings of an ensemble entry (``weak: [{ensemble: [a, b], combine: metric}]``):
 #: RunConfig fields that belong to the weak side, not to a head or to ``run``.
 _COMBINE_KEYS = ("combine", "combine_temperature", "combine_labels")
@@ -83,19 +90,45 @@ class ModelRef:
     model: str
     layer: int | str | None = None
     pooling: str | None = None
+    #: a weak entry fine-tuned itself: ``full`` or ``lora`` (``None``: trained as the run says)
+    train: str | None = None
+    #: its fine-tuning settings (FinetuneConfig fields, sorted by name; defaults elsewhere)
+    finetune: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def name(self) -> str:
+        """``model`` or ``model@layer``: the model name that loads it (``minilm-l6@2``)."""
+        return self.model if self.layer is None else f"{self.model}@{self.layer}"
 
     @property
     def label(self) -> str:
-        """``model``, ``model@layer``, with ``:pooling`` appended when a pooling rule is set."""
-        text = self.model if self.layer is None else f"{self.model}@{self.layer}"
-        return text if self.pooling is None else f"{text}:{self.pooling}"
+        """``model``, ``model@layer``, with ``:pooling`` appended when a pooling rule is set, and
+        ``[full]`` / ``[full,lr=5e-05,...]`` for a fine-tuned weak entry."""
+        text = self.name if self.pooling is None else f"{self.name}:{self.pooling}"
+        if self.train is None:
+            return text
+        settings = "".join(f",{k}={v}" for k, v in self.finetune)
+        return f"{text}[{self.train}{settings}]"
+
+    def finetune_config(self) -> FinetuneConfig | None:
+        """The fine-tuning settings of a fine-tuned weak entry (``None`` otherwise)."""
+        return None if self.train is None else FinetuneConfig(**dict(self.finetune))
 
     def to_dict(self) -> dict[str, Any]:
-        return {"model": self.model, "layer": self.layer, "pooling": self.pooling}
+        """What a run's description holds (``train`` and ``finetune`` only when set, so that
+        probed models keep their hashes)."""
+        out: dict[str, Any] = {"model": self.model, "layer": self.layer, "pooling": self.pooling}
+        if self.train is not None:
+            out["train"] = self.train
+            out["finetune"] = dict(self.finetune)
+        return out
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ModelRef:
-        return cls(data["model"], data.get("layer"), data.get("pooling"))
+        settings = tuple(sorted((data.get("finetune") or {}).items()))
+        return cls(
+            data["model"], data.get("layer"), data.get("pooling"), data.get("train"), settings
+        )
 
     @property
     def models(self) -> tuple[ModelRef, ...]:
@@ -292,6 +325,8 @@ class SweepConfig:
                                 run = _ensemble_config(
                                     self, config, weak, f"tasks[{t_i}].weak[{w_i}] × heads[{h_i}]"
                                 )
+                            elif weak.train is not None:  # the weak entry is fine-tuned itself
+                                run = dataclasses.replace(config, weak_train=weak.train)
                             spec = RunSpec(
                                 task_name=task.name,
                                 dataset=task.dataset,
@@ -510,7 +545,7 @@ def _check_combine_keys(value: dict[str, Any], where: str, fail: Any) -> None:
             )
 
 
-def _parse_model(value: Any, where: str, fail: Any) -> ModelRef:
+def _parse_model(value: Any, where: str, fail: Any, *, weak: bool = False) -> ModelRef:
     if isinstance(value, str):
         model, at, layer_text = value.partition("@")
         if not model or (at and not layer_text):
@@ -520,7 +555,13 @@ def _parse_model(value: Any, where: str, fail: Any) -> ModelRef:
             layer = int(layer_text) if layer_text.lstrip("-").isdigit() else layer_text
         return ModelRef(model, layer)
     if isinstance(value, dict):
-        _check_keys(value, _MODEL_KEYS, where, fail)
+        if not weak and "train" in value:
+            raise fail(
+                f"{where}.train",
+                "fine-tunes a weak entry; the strong model's training is set per head entry "
+                "(heads: [{head: softmax, train: lora}])",
+            )
+        _check_keys(value, (*_MODEL_KEYS, *(_WEAK_TRAIN_KEYS if weak else ())), where, fail)
         name = value.get("model")
         if not isinstance(name, str) or not name:
             raise fail(f"{where}.model", "is required: the name of a registered model")
@@ -530,7 +571,20 @@ def _parse_model(value: Any, where: str, fail: Any) -> ModelRef:
         pooling = value.get("pooling")
         if pooling is not None and not isinstance(pooling, str):
             raise fail(f"{where}.pooling", "must be a pooling name such as mean or cls")
-        return ModelRef(name, layer, pooling)
+        settings = {k: v for k, v in value.items() if k in _WEAK_TRAIN_KEYS and k != "train"}
+        train = value.get("train")
+        if settings and train is None:
+            first = sorted(settings)[0]
+            raise fail(f"{where}.{first}", "fine-tunes the weak model; add train: full")
+        if train is None:
+            return ModelRef(name, layer, pooling)
+        if train not in ("full", "lora"):
+            raise fail(f"{where}.train", "must be full or lora (a probe is the plain entry)")
+        try:
+            FinetuneConfig(**settings).validate()
+        except (TypeError, W2SGError) as exc:
+            raise fail(where, f"invalid fine-tuning settings ({exc})") from None
+        return ModelRef(name, layer, pooling, train, tuple(sorted(settings.items())))
     raise fail(where, "must be 'model', 'model@layer' or {model: ..., layer: ..., pooling: ...}")
 
 
@@ -598,7 +652,7 @@ def _parse_models(value: Any, where: str, fail: Any, *, ensembles: bool = False)
                 raise fail(f"{where}[{i}]", "an ensemble is a weak side; list it under weak")
             found: list[Any] = list(_parse_ensemble(v, f"{where}[{i}]", fail))
         else:
-            found = [_parse_model(v, f"{where}[{i}]", fail)]
+            found = [_parse_model(v, f"{where}[{i}]", fail, weak=ensembles)]
         for ref in found:
             if ref in refs:
                 raise fail(f"{where}[{i}]", f"{ref.label!r} is listed twice; list it once")

@@ -57,7 +57,9 @@ __all__ = [
     "bucketed_batches",
     "check_finetunable",
     "finetunable",
+    "kept_blocks",
     "lr_factor",
+    "truncate_blocks",
 ]
 
 #: LoRA target modules by ``config.model_type``: a regular expression over module names (matched
@@ -122,20 +124,27 @@ def bucketed_batches(
 
 
 def finetunable(model: str) -> bool:
-    """Whether ``model`` is a ``transformers`` checkpoint (registered, ``hf:``, folder, SMILES)."""
-    from w2sg.represent.models import get_spec
+    """Whether ``model`` is a ``transformers`` checkpoint (registered, ``hf:``, folder, SMILES),
+    optionally with a layer suffix (``minilm-l6@2``: its first 2 blocks)."""
+    from w2sg.represent.models import get_spec, split_layer_name
 
     try:
-        return get_spec(model).backend == "transformers"
+        return get_spec(split_layer_name(model)[0]).backend == "transformers"
     except W2SGError:
         return False
 
 
 def check_finetunable(model: str, mode: str, kind: str | None = None) -> None:
-    """One-line :class:`W2SGError` unless ``model`` can be fine-tuned in ``mode`` on ``kind``."""
-    from w2sg.represent.models import get_spec
+    """One-line :class:`W2SGError` unless ``model`` can be fine-tuned in ``mode`` on ``kind``.
 
-    spec = get_spec(model)
+    ``model`` may carry the registry's layer suffix: ``NAME@L`` fine-tunes the smaller
+    transformer made of the embeddings and the first L blocks (see :func:`truncate_blocks`);
+    ``@0`` (the embeddings alone) and layer names are refused here, a layer beyond the model's
+    blocks when its config is read (:meth:`FinetuneSource.check`)."""
+    from w2sg.represent.models import get_spec, split_layer_name
+
+    name, layer = split_layer_name(model)
+    spec = get_spec(name)
     if spec.backend != "transformers":
         raise W2SGError(
             f"--train {mode} needs a transformers checkpoint; {model!r} is a {spec.backend} model "
@@ -146,6 +155,84 @@ def check_finetunable(model: str, mode: str, kind: str | None = None) -> None:
         raise W2SGError(
             f"model {model!r} reads {spec.kind} but the inputs are {kind}; pick a {kind} model"
         )
+    if layer is not None and not isinstance(layer, int):
+        raise W2SGError(
+            f"fine-tuning {model!r} ({mode}): a fine-tuned model is cut at a block number "
+            f"(@1, @2, ...), not at a named layer {layer!r}"
+        )
+    if layer == 0:
+        raise W2SGError(
+            f"fine-tuning {model!r} ({mode}): @0 is the embedding output, with no transformer "
+            "block to fine-tune; use @1 or more (or train @0 as a probe)"
+        )
+
+
+def kept_blocks(layer: int | None, n_blocks: int, model: str) -> int | None:
+    """The number of blocks a fine-tuned ``model@layer`` keeps, ``None`` for all of them.
+
+    ``layer`` indexes the hidden states as the probes do (0 = embeddings, ``n_blocks`` = the last
+    block, −1 = the last, −k = ``n_blocks`` + 1 − k); the smaller transformer keeps blocks
+    1..index. Out of range or 0 → one-line :class:`W2SGError`."""
+    if layer is None:
+        return None
+    if not -(n_blocks + 1) <= layer <= n_blocks:
+        raise W2SGError(
+            f"{model}: layer {layer} is out of range; this model has blocks 1..{n_blocks} "
+            f"(or -1..-{n_blocks} from the end)"
+        )
+    index = layer % (n_blocks + 1)
+    if index == 0:
+        raise W2SGError(
+            f"{model}: @{layer} is the embedding output, with no transformer block to fine-tune; "
+            "use @1 or more"
+        )
+    return None if index == n_blocks else index
+
+
+#: Final normalisations applied after the last block (decoders: Llama/Gemma ``norm``, GPT-2
+#: ``ln_f``, OPT ``final_layer_norm``). The probe of ``NAME@L`` below the last block reads the
+#: hidden state before any of them, so a truncated model drops them.
+_FINAL_NORMS = ("norm", "ln_f", "final_layer_norm", "final_layernorm")
+
+
+def truncate_blocks(model: Any, keep: int) -> Any:
+    """Cut a loaded transformers ``model`` to its embeddings and first ``keep`` blocks, in place.
+
+    The block list is the one ``ModuleList`` of length ``num_hidden_layers`` (BERT/MPNet
+    ``encoder.layer``, Llama/Gemma ``layers``); the blocks after ``keep`` are removed (their
+    parameters leave the model, so its parameter count is that of a ``keep``-block model), the
+    config says ``keep`` layers (and keeps the first ``keep`` of ``layer_types``), and a final
+    normalisation after the blocks (:data:`_FINAL_NORMS`) becomes the identity, so the last
+    hidden state is the ``keep``-th hidden state of the whole model, the representation the
+    probe of ``NAME@keep`` reads (``output_hidden_states[keep]``)."""
+    import torch
+
+    config: Any = model.config
+    text: Any = getattr(config, "text_config", None) or config
+    n = int(getattr(text, "num_hidden_layers", 0) or 0)
+    lists = [
+        (name, m)
+        for name, m in model.named_modules()
+        if isinstance(m, torch.nn.ModuleList) and len(m) == n and n > 0
+    ]
+    if len(lists) != 1:
+        raise W2SGError(
+            f"cannot find the block list of this {type(model).__name__} to keep {keep} of its "
+            "layers; fine-tune the whole model (drop the @ suffix)"
+        )
+    path, blocks = lists[0]
+    parent_path, _, attr = path.rpartition(".")
+    parent = model.get_submodule(parent_path) if parent_path else model
+    setattr(parent, attr, torch.nn.ModuleList(list(blocks)[:keep]))
+    text.num_hidden_layers = keep
+    if isinstance(getattr(text, "layer_types", None), list):
+        text.layer_types = text.layer_types[:keep]
+    if keep < n:
+        for name in _FINAL_NORMS:
+            for owner in (model, getattr(model, "model", None)):
+                if owner is not None and isinstance(getattr(owner, name, None), torch.nn.Module):
+                    setattr(owner, name, torch.nn.Identity())
+    return model
 
 
 def _device_dtype(config: FinetuneConfig) -> tuple[Any, Any]:
@@ -165,15 +252,26 @@ def _device_dtype(config: FinetuneConfig) -> tuple[Any, Any]:
 
 
 class _Backbone:
-    """The loaded pieces of a transformers model: folder, tokenizer, pooling, length limit."""
+    """The loaded pieces of a transformers model: folder, tokenizer, pooling, length limit.
+
+    ``model`` may carry a layer suffix (``minilm-l6@2``): :meth:`load` then gives the smaller
+    transformer of the embeddings and the first ``blocks`` blocks, pooled by the model's
+    registered pooling (``spec.pooling``, as the probe of an intermediate layer), not by a
+    sentence-transformers folder's own head, which belongs to the last layer."""
 
     def __init__(self, model: str) -> None:
         from transformers import AutoTokenizer
 
         from w2sg.represent.extract import _hub_folder, _sentence_transformers_head
-        from w2sg.represent.models import materialize, model_identity, resolve_model
+        from w2sg.represent.models import (
+            materialize,
+            model_identity,
+            resolve_model,
+            split_layer_name,
+        )
 
-        resolved = materialize(resolve_model(model))
+        name, layer = split_layer_name(model)
+        resolved = materialize(resolve_model(name))
         self.spec = resolved.spec
         folder = _hub_folder(resolved.location) if resolved.source == "hub" else resolved.path
         self.kwargs: dict[str, Any] = {}
@@ -188,8 +286,20 @@ class _Backbone:
         self.identity = model_identity(resolved)
         self.tokenizer = AutoTokenizer.from_pretrained(folder, **self.kwargs)
         own, _normalize, st_max, self.lowercase = _sentence_transformers_head(folder)
-        self.pooling = own or self.spec.pooling or "mean"
         config = json.loads((folder / "config.json").read_text()) if not ggufs else {}
+        text_config = config.get("text_config") or config
+        n_blocks = text_config.get("num_hidden_layers") or self.spec.layers
+        #: the blocks kept (``None``: all of them, the whole model)
+        self.blocks: int | None = None
+        if layer is not None:
+            if not isinstance(layer, int) or n_blocks is None:
+                raise W2SGError(f"{model}: cannot tell how many blocks the model has to cut it")
+            self.blocks = kept_blocks(layer, int(n_blocks), model)
+        self.pooling = (
+            own or self.spec.pooling or "mean"
+            if self.blocks is None
+            else self.spec.pooling or "mean"
+        )
         limits = [
             int(v)
             for v in (
@@ -207,9 +317,10 @@ class _Backbone:
 
         from w2sg.represent.extract import trust_remote_code
 
-        return AutoModel.from_pretrained(
+        model = AutoModel.from_pretrained(
             self.folder, dtype=dtype, trust_remote_code=trust_remote_code(), **self.kwargs
         )
+        return model if self.blocks is None else truncate_blocks(model, self.blocks)
 
     def tokens(self, inputs: Sequence[str], max_length: int) -> tuple[list[np.ndarray], np.ndarray]:
         """Token ids per input (no padding) and their lengths, cached by content hash."""
@@ -241,8 +352,11 @@ class _Backbone:
 class FinetuneSource:
     """Inputs (texts or SMILES) of every row and the transformers ``model`` to fine-tune.
 
-    ``mode`` is ``full`` or ``lora``. ``checkpoint_dir``: where each learner keeps its epoch
-    checkpoints (one sub-folder per role); ``None`` keeps none.
+    ``model`` is a transformers model name, optionally with a layer suffix (``minilm-l6@2``:
+    the smaller transformer of its embeddings and first 2 blocks). ``mode`` is ``full`` or
+    ``lora``. ``checkpoint_dir``: where each learner keeps its epoch checkpoints (one sub-folder
+    per role); ``None`` keeps none. ``finetune``: this model's own fine-tuning settings (a sweep's
+    fine-tuned weak entry); ``None`` uses the run's ``config.finetune``.
     """
 
     def __init__(
@@ -253,6 +367,7 @@ class FinetuneSource:
         *,
         kind: str | None = None,
         checkpoint_dir: str | os.PathLike[str] | None = None,
+        finetune: FinetuneConfig | None = None,
     ) -> None:
         if mode not in ("full", "lora"):
             raise W2SGError(f"fine-tuning mode must be full or lora, got {mode!r}")
@@ -261,6 +376,7 @@ class FinetuneSource:
         self.inputs = list(inputs)
         self.mode = mode
         self.checkpoint_dir = None if checkpoint_dir is None else Path(checkpoint_dir)
+        self.finetune = finetune
         self._backbone: _Backbone | None = None
 
     @property
@@ -270,7 +386,9 @@ class FinetuneSource:
         return self._backbone
 
     def check(self, config: FinetuneConfig) -> int:
-        """Check ``config`` against the model before any training; return the max length used."""
+        """Check ``config`` (or this source's own settings) against the model before any
+        training, its layer suffix included; return the max length used."""
+        config = self.finetune or config
         limit = self.backbone.max_length
         if config.max_length is not None and config.max_length > limit:
             raise W2SGError(
@@ -282,7 +400,10 @@ class FinetuneSource:
     def learner(self, role: str, config: RunConfig, seed: int, **_: Any) -> FinetuneLearner:
         folder = None if self.checkpoint_dir is None else self.checkpoint_dir / role
         loss = config.loss if role == "w2s" else "xent"
-        return FinetuneLearner(self, config, role=role, loss=loss, seed=seed, checkpoint_dir=folder)
+        return FinetuneLearner(
+            self, config, role=role, loss=loss, seed=seed, checkpoint_dir=folder,
+            finetune=self.finetune,
+        )  # fmt: skip
 
 
 # --------------------------------------------------------------------------------------------
@@ -331,10 +452,11 @@ class FinetuneLearner:
         loss: str,
         seed: int,
         checkpoint_dir: Path | None = None,
+        finetune: FinetuneConfig | None = None,
     ) -> None:
         self.source = source
         self.config = config
-        self.ft = config.finetune
+        self.ft = finetune or config.finetune
         self.mode = source.mode
         self.role = role
         self.loss_name = loss
@@ -611,6 +733,7 @@ class FinetuneLearner:
             "head_lr": self.ft.head_lr,
             "max_length": self.max_length,
             "pooling": self.source.backbone.pooling,
+            "blocks": self.source.backbone.blocks,
             "loss": "mse" if self.regression else self.loss_name,
             "curve": self.curve_,
         }
@@ -642,6 +765,8 @@ class FinetuneLearner:
         }
         if self.regression:  # checkpoints of unstandardized regression runs are not resumed
             what["targets"] = "standardized"
+        if self.source.backbone.blocks is not None:  # a layer-truncated model is another model
+            what["blocks"] = self.source.backbone.blocks
         digest.update(json.dumps(what, sort_keys=True).encode())
         for arr in (rows, targets, *(val or ())):
             digest.update(np.ascontiguousarray(arr).tobytes())

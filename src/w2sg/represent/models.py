@@ -286,6 +286,18 @@ def _hf_spec(name: str) -> ModelSpec:
     )  # fmt: skip
 
 
+def split_layer_name(name: str) -> tuple[str, int | str | None]:
+    """``NAME@3`` → ``("NAME", 3)``, ``NAME@-2`` → ``("NAME", -2)``, ``NAME`` → ``("NAME", None)``.
+
+    The registry's layer syntax (``minilm-l6@2``, ``hf:org/model@4``, ``path/to/folder@4``): only
+    a last ``@`` followed by no path separator splits, so a folder whose name holds ``@`` stays
+    whole; a layer that is not an integer is returned as text (a layer name)."""
+    base, at, layer = name.rpartition("@")
+    if not at or not base or not layer or "/" in layer:
+        return name, None
+    return base, int(layer) if layer.lstrip("-").isdigit() else layer
+
+
 def get_spec(name: str) -> ModelSpec:
     """The registered spec for ``name`` (``hf:`` names get an ad-hoc transformers spec)."""
     if name.startswith("hf:"):
