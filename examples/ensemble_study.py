@@ -22,6 +22,9 @@ entry), rewritten atomically after each task and seed, and prints the means ± S
     PYTHONPATH=src python examples/ensemble_study.py --tasks rotten_tomatoes tweets --out ens.jsonl
     PYTHONPATH=src python examples/ensemble_study.py --tasks freesolv solubility --out mol.jsonl
     PYTHONPATH=src python examples/ensemble_study.py --table ens.jsonl mol.jsonl   # tables only
+
+``--swap rdkit2d=rdkit2d-log`` replaces a member by another model (the molecular rerun with
+log-scaled descriptors, docs/ensembles.md). Each row records its run's flag codes (``flags``).
 """
 
 from __future__ import annotations
@@ -88,12 +91,14 @@ TASKS: dict[str, tuple[str, str, dict[str, Any]]] = {
 }
 
 
-def representations(task: str) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
+def representations(
+    task: str, weak: list[str] | None = None
+) -> tuple[dict[str, np.ndarray], np.ndarray, np.ndarray]:
     family, dataset, load = TASKS[task]
     data = load_dataset(dataset, **load)
     inputs = list(data.inputs)
     wanted: dict[str, list[Any]] = {}
-    for name in [*FAMILIES[family]["weak"], FAMILIES[family]["strong"]]:
+    for name in [*(weak or FAMILIES[family]["weak"]), FAMILIES[family]["strong"]]:
         model, layer = split_layer(name)
         wanted.setdefault(model, []).append(layer)
     reps = {}
@@ -107,10 +112,12 @@ def _score(result: dict[str, Any], model: str, task: str) -> float:
     return float(result[model]["mse" if task == "regression" else "accuracy"])
 
 
-def study(task: str, seed: int) -> list[dict[str, Any]]:
+def study(task: str, seed: int, swap: dict[str, str] | None = None) -> list[dict[str, Any]]:
     family = FAMILIES[TASKS[task][0]]
+    if swap:
+        family = {**family, "weak": [swap.get(w, w) for w in family["weak"]]}
     names = family["weak"]
-    reps, labels, ids = representations(task)
+    reps, labels, ids = representations(task, names)
     strong = reps[family["strong"]]
     weak = [reps[w] for w in names]
     config = RunConfig(**family["config"], seed=seed, n_bootstrap=200, bounds=False)
@@ -133,7 +140,8 @@ def study(task: str, seed: int) -> list[dict[str, Any]]:
     rows.append({"task": task, "seed": seed, "entry": "single_metric", "score": score,
                  "members": [names[pick]], "weights": [1.0], "w2s": _score(single, "w2s", kind),
                  "weak": _score(single, "weak", kind),
-                 "ceiling": _score(single, "ceiling", kind)})  # fmt: skip
+                 "ceiling": _score(single, "ceiling", kind),
+                 "flags": [f["code"] for f in single["flags"]]})  # fmt: skip
     for rule in family["rules"]:
         cfg = dataclasses.replace(config, combine=rule)
         rec = run_ensemble(weak, strong, labels, cfg, names=names, ids=ids, outputs=outputs,
@@ -142,7 +150,8 @@ def study(task: str, seed: int) -> list[dict[str, Any]]:
                      "weights": rec["ensemble"]["weights"], "w2s": _score(rec, "w2s", kind),
                      "weak": _score(rec, "weak", kind), "ceiling": _score(rec, "ceiling", kind),
                      "theory": {k: rec["theory"].get(k) for k in ("op_norm", "predicted_gap",
-                                                                   "measured_gap")}})  # fmt: skip
+                                                                   "measured_gap")},
+                     "flags": [f["code"] for f in rec["flags"]]})  # fmt: skip
     y = lab.values[te]
     if kind == "regression":
         member_weak = [float(np.mean((o[te] - y) ** 2)) for o in outputs]
@@ -195,6 +204,8 @@ def main() -> None:
     parser.add_argument("--tasks", nargs="+", default=list(TASKS), choices=list(TASKS))
     parser.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     parser.add_argument("--out", default="ensemble-study.jsonl")
+    parser.add_argument("--swap", nargs="+", default=[], metavar="OLD=NEW",
+                        help="replace member OLD by model NEW, e.g. rdkit2d=rdkit2d-log")  # fmt: skip
     parser.add_argument("--table", nargs="+", metavar="JSONL",
                         help="only print the tables of these result files")  # fmt: skip
     args = parser.parse_args()
@@ -202,13 +213,14 @@ def main() -> None:
         rows = [json.loads(line) for f in args.table for line in Path(f).read_text().splitlines()]
         print(table(rows))
         return
+    swap = dict(pair.split("=", 1) for pair in args.swap)
     rows: list[dict[str, Any]] = []
     out = Path(args.out)
     with threadpool_limits(limits=1):  # many small fits: one BLAS thread is faster (README)
         for task in args.tasks:
             for seed in args.seeds:
                 t = time.perf_counter()
-                new = study(task, seed)
+                new = study(task, seed, swap)
                 rows += new
                 write_text(out, "".join(json.dumps(r) + "\n" for r in rows))
                 print(f"{task} seed {seed}: {time.perf_counter() - t:.0f} s", flush=True)

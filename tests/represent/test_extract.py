@@ -172,7 +172,11 @@ def test_molecular_featurizers_through_embed() -> None:
     smiles = ["CCO", "c1ccccc1O", "CC(=O)Nc1ccc(O)cc1"]
     assert embed("maccs", smiles, cache=False).shape == (3, 167)
     assert embed("ecfp4", smiles, cache=False).shape == (3, 2048)
-    assert embed("rdkit2d", smiles, cache=False).shape[0] == 3
+    raw = embed("rdkit2d", smiles, cache=False)
+    assert raw.shape[0] == 3
+    scaled = embed("rdkit2d-log", smiles, cache=False)
+    assert scaled.shape == raw.shape
+    np.testing.assert_allclose(scaled, np.sign(raw) * np.log1p(np.abs(raw)), rtol=1e-5, atol=1e-6)
     with pytest.raises(W2SGError, match=r"1 invalid SMILES \(rows 1\)"):
         embed("ecfp4", ["CCO", "not a smiles"], cache=False)
 

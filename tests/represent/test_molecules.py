@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import contextlib
+
 import numpy as np
 import pytest
 
@@ -45,6 +47,36 @@ def test_rdkit2d_matches_descriptors_and_is_finite() -> None:
     names = [n for n, _ in Descriptors.descList]
     j = names.index("MolWt")
     assert result.X[0, j] == pytest.approx(Descriptors.MolWt(Chem.MolFromSmiles("CCO")), rel=1e-6)
+
+
+def test_rdkit2d_log_is_a_direct_transform_of_the_raw_descriptors() -> None:
+    from rdkit import Chem
+    from rdkit.Chem import Descriptors
+
+    raw = np.full((len(SMILES), len(Descriptors.descList)), np.nan)
+    for i, s in enumerate(SMILES):
+        mol = Chem.MolFromSmiles(s)
+        for j, (_, fn) in enumerate(Descriptors.descList):
+            with contextlib.suppress(Exception):  # a failed descriptor stays NaN
+                raw[i, j] = float(fn(mol))
+    with np.errstate(invalid="ignore"):
+        expected = np.where(np.isfinite(raw), np.sign(raw) * np.log1p(np.abs(raw)), 0.0)
+    result = molecules.featurize("rdkit2d-log", SMILES)
+    assert result.X.dtype == np.float32 and result.n_nonfinite == 0
+    np.testing.assert_allclose(result.X, expected.astype(np.float32), rtol=1e-6, atol=0)
+    j = [n for n, _ in Descriptors.descList].index("Ipc")
+    assert np.nanmax(raw[:, j]) > 100 and result.X[:, j].max() < np.log(np.nanmax(raw[:, j]) + 2)
+    # Fit-free: a molecule's row does not depend on the other rows.
+    np.testing.assert_array_equal(molecules.featurize("rdkit2d-log", SMILES[2:4]).X, result.X[2:4])
+
+
+def test_signed_log1p_entrywise() -> None:
+    x = np.array([[0.0, -3.0, 1e-9, np.nan], [np.inf, -np.inf, 1e300, 2.0]])
+    out = molecules.signed_log1p(x)
+    assert out[0, 0] == 0.0 and out[0, 1] == pytest.approx(-np.log(4.0))
+    assert out[0, 2] == pytest.approx(1e-9, rel=1e-6)
+    assert out[0, 3] == out[1, 0] == out[1, 1] == 0.0
+    assert out[1, 2] == pytest.approx(300 * np.log(10.0)) and out[1, 3] == pytest.approx(np.log(3))
 
 
 def test_invalid_smiles_are_reported_with_rows_never_dropped() -> None:

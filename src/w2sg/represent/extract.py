@@ -526,7 +526,9 @@ def _hub_folder(repo: str) -> Path:
 # Backend name -> loader(resolved model, device) -> Encoder.
 #: Backends of :class:`MoleculeEncoder`: featurizers whose non-finite values are repaired with
 #: column medians of the whole array (so they are never split into pieces).
-FEATURIZER_BACKENDS: frozenset[str] = frozenset({"maccs", "ecfp4", "rdkit2d", "mordred", "minimol"})
+FEATURIZER_BACKENDS: frozenset[str] = frozenset(
+    {"maccs", "ecfp4", "rdkit2d", "rdkit2d-log", "mordred", "minimol"}
+)
 
 BACKENDS: dict[str, Callable[[ResolvedModel, str | None], Encoder]] = {
     "transformers": lambda r, device: TransformersEncoder(

@@ -182,6 +182,11 @@ REGISTRY: dict[str, ModelSpec] = {
             needs=("rdkit",), install=f"pip install rdkit (or {_BASE})",
         ),
         ModelSpec(
+            "rdkit2d-log", "smiles", "rdkit2d-log", 217,
+            "RDKit 2D descriptors as sign(x)·log1p(|x|), non-finite → 0 (fit-free scaling)",
+            needs=("rdkit",), install=f"pip install rdkit (or {_BASE})",
+        ),
+        ModelSpec(
             "mordred", "smiles", "mordred", 1613, "Mordred 2D descriptors (mordredcommunity)",
             needs=("rdkit", "mordredcommunity"),
             install=f"pip install mordredcommunity (or {_BASE})",
