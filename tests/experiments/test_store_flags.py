@@ -10,7 +10,8 @@ from pathlib import Path
 import numpy as np
 
 from w2sg.cli import main
-from w2sg.data.splits import content_ids
+from w2sg.config import RunConfig
+from w2sg.data.splits import content_ids, make_splits
 from w2sg.experiments.runner import base_record, pipeline_run
 from w2sg.experiments.store import ResultStore, export_runs, flat_rows
 from w2sg.experiments.sweep import parse_sweep
@@ -54,3 +55,38 @@ def test_flags_round_trip_through_store_export_and_study(tmp_path: Path, capsys)
     (by_weak,) = json.loads(capsys.readouterr().out)
     assert by_weak["flags"]["weak_beats_ceiling"] == 1
     assert by_weak["median_pgr"] is None and by_weak["n_pgr_excluded"] == 1
+
+
+def test_out_of_range_weak_labels_are_counted_by_study_and_export(tmp_path: Path, capsys) -> None:
+    spec = parse_sweep(
+        {
+            "tasks": [{"dataset": "synthetic", "params": {"n": 300, "task": "regression"}}],
+            "weak": ["weak_1"],
+            "strong": ["strong"],
+            "heads": ["ridge"],
+            "seeds": [0],
+            "run": {"task": "regression", "theory": False},
+        }
+    ).expand()[0]
+    rng = np.random.default_rng(1)
+    z = rng.normal(size=(300, 3))
+    labels = z.sum(axis=1) + 0.3 * rng.normal(size=300)
+    ids = content_ids(z, labels)
+    hat = make_splits(ids, RunConfig().fractions, seed=0)["w2s_train"]
+    noise = labels - z[:, 0]  # the weak head weighs this column ≈ 1 ...
+    noise[hat[::10]] = 1e4  # ... so its labels are far out where it is large on D̂
+    weak = np.column_stack([z[:, 0], noise])
+    out = pipeline_run(spec, weak, z, labels, ids)
+    wr = out["metrics"]["weak_label_range"]
+    assert wr["n_out_of_range"] == len(hat[::10])
+    assert "weak_labels_out_of_range" in [f["code"] for f in out["metrics"]["flags"]]
+    db = tmp_path / "runs.db"
+    with ResultStore(db) as store:
+        store.record({**base_record(spec), "status": "done", **out})
+        (row,) = store.rows()
+    (flat,) = flat_rows([row])
+    assert "weak_labels_out_of_range" in flat["flags"].split(",")
+    assert flat["metrics.weak_label_range.n_out_of_range"] == wr["n_out_of_range"]
+    assert main(["study", str(db), "--by-weak", "--json"]) == 0
+    (by_weak,) = json.loads(capsys.readouterr().out)
+    assert by_weak["flags"]["weak_labels_out_of_range"] == 1
