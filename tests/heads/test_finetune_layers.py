@@ -240,3 +240,48 @@ def test_study_groups_fine_tuned_supervisors_with_the_probed_ones() -> None:
         assert keys[(head, True)] == keys[(head, False)]
     a, b = sorted(heads)
     assert keys[(a, True)] != keys[(b, True)]
+
+
+def test_a_sweep_fine_tunes_a_truncated_weak_entry_end_to_end(
+    model: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A data-file sweep: the weak entry ``{model: M, layer: 1, train: full, ...}`` is the
+    1-block model fine-tuned with its own settings; the probe of ``M@1`` runs beside it; a second
+    sweep finds both done."""
+    import json
+
+    import pandas as pd
+
+    from w2sg.cli import main
+    from w2sg.experiments.store import ResultStore
+
+    texts, y = tiny_texts(120)
+    pd.DataFrame({"text": texts, "label": y}).to_csv(tmp_path / "d.csv", index=False)
+    tuned = (
+        f"{{model: '{model}', layer: 1, train: full, epochs: 1, lr: 0.001, head_lr: 0.02, "
+        "batch_size: 8}"
+    )
+    cfg = tmp_path / "s.yaml"
+    cfg.write_text(
+        "tasks:\n  - {data: d.csv, text: text, label: label}\n"
+        f"weak: ['{model}@1', {tuned}]\nstrong: ['{model}']\nheads: [softmax]\nseeds: [0]\n"
+        "run: {n_bootstrap: 20, theory: false}\n"
+    )
+    db = tmp_path / "runs.db"
+    args = ["sweep", str(cfg), "--store", str(db), "--json", "--workers", "1", "--no-progress"]
+    assert main(args) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (summary["total"], summary["executed"], summary["failed"]) == (2, 2, 0), summary
+    with ResultStore(db) as store:
+        rows = {str(r["weak"]): r for r in store.rows("done")}
+    probe = rows[f"{model}@1"]
+    weak = rows[f"{model}@1[full,batch_size=8,epochs=1,head_lr=0.02,lr=0.001]"]
+    info = weak["metrics"]["train"]["weak"]
+    assert "weak_train" not in probe["config"]["run"]  # the probe's run is as before
+    assert (probe["metrics"].get("train") or {}).get("weak", {}).get("mode", "probe") == "probe"
+    assert (info["mode"], info["blocks"], info["lr"], info["head_lr"]) == ("full", 1, 1e-3, 2e-2)
+    assert info["total_params"] == _fresh_params(model, 1) + HEAD
+    assert weak["config"]["run"]["weak_train"] == "full"
+    assert main(args) == 0
+    again = json.loads(capsys.readouterr().out)
+    assert (again["executed"], again["skipped"]) == (0, 2), again
