@@ -78,6 +78,31 @@ def test_lora_trains_adapters_and_head_only(model: Path) -> None:
     assert record["train"]["w2s"]["mode"] == "lora" and "curve" in record
 
 
+def test_loading_and_lora_wrapping_say_nothing_useless(
+    model: Path, capfd: pytest.CaptureFixture[str]
+) -> None:
+    """No "Loading weights" bar and no FutureWarning from peft reading transformers' deprecated
+    ``is_gradient_checkpointing`` (both appeared in every `w2sg run --train lora` before);
+    other warnings are untouched and the progress-bar setting is restored afterwards."""
+    import warnings
+
+    from transformers.utils import logging as hf_logging
+
+    from w2sg.represent.extract import quiet_loading
+
+    assert hf_logging.is_progress_bar_enabled()
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _run(model, "lora", lora_rank=4, epochs=1)
+        with quiet_loading():
+            warnings.warn("kept", UserWarning, stacklevel=1)
+    messages = [str(w.message) for w in caught]
+    assert not [m for m in messages if "is_gradient_checkpointing" in m], messages
+    assert "kept" in messages
+    assert "Loading weights" not in capfd.readouterr().err
+    assert hf_logging.is_progress_bar_enabled()
+
+
 def test_full_trains_every_weight_and_same_seed_gives_identical_numbers(model: Path) -> None:
     a = _run(model, "full")
     b = _run(model, "full")

@@ -315,11 +315,12 @@ class _Backbone:
     def load(self, dtype: Any) -> Any:
         from transformers import AutoModel
 
-        from w2sg.represent.extract import trust_remote_code
+        from w2sg.represent.extract import quiet_loading, trust_remote_code
 
-        model = AutoModel.from_pretrained(
-            self.folder, dtype=dtype, trust_remote_code=trust_remote_code(), **self.kwargs
-        )
+        with quiet_loading():
+            model = AutoModel.from_pretrained(
+                self.folder, dtype=dtype, trust_remote_code=trust_remote_code(), **self.kwargs
+            )
         return model if self.blocks is None else truncate_blocks(model, self.blocks)
 
     def tokens(self, inputs: Sequence[str], max_length: int) -> tuple[list[np.ndarray], np.ndarray]:
@@ -491,7 +492,10 @@ class FinetuneLearner:
                 target_modules=LORA_TARGETS.get(model_type, "all-linear"),
                 bias="none",
             )
-            backbone = get_peft_model(backbone, lora)
+            from w2sg.represent.extract import quiet_loading
+
+            with quiet_loading():
+                backbone = get_peft_model(backbone, lora)
         elif self.ft.gradient_checkpointing:
             backbone.gradient_checkpointing_enable()
         self.model_ = _student_module(backbone, hidden, n_out, self.source.backbone.pooling)

@@ -53,6 +53,29 @@ _PROGRESS_MIN = 256
 TRUST_REMOTE_CODE_ENV = "W2SG_TRUST_REMOTE_CODE"
 
 
+@contextlib.contextmanager
+def quiet_loading() -> Any:
+    """Loading a local checkpoint without transformers' per-tensor "Loading weights" bar and
+    without the FutureWarning peft triggers by reading transformers' deprecated
+    ``is_gradient_checkpointing``: neither tells a user anything. Hub downloads keep their own
+    progress bars (huggingface_hub's, not switched off here)."""
+    import warnings
+
+    from transformers.utils import logging as hf_logging
+
+    bars = hf_logging.is_progress_bar_enabled()
+    hf_logging.disable_progress_bar()
+    try:
+        with warnings.catch_warnings():
+            warnings.filterwarnings(
+                "ignore", message=".*is_gradient_checkpointing.*", category=FutureWarning
+            )
+            yield
+    finally:
+        if bars:
+            hf_logging.enable_progress_bar()
+
+
 def trust_remote_code() -> bool:
     """Whether the user asked to run code from model repositories (never the default)."""
     return os.environ.get(TRUST_REMOTE_CODE_ENV) == "1"
@@ -230,8 +253,9 @@ class TransformersEncoder:
         kwargs["trust_remote_code"] = trust_remote_code()
         _check_model_folder(folder, spec.name)
         try:
-            self.tokenizer = AutoTokenizer.from_pretrained(folder, **kwargs)
-            self.model = AutoModel.from_pretrained(folder, dtype=dtype, **kwargs)
+            with quiet_loading():
+                self.tokenizer = AutoTokenizer.from_pretrained(folder, **kwargs)
+                self.model = AutoModel.from_pretrained(folder, dtype=dtype, **kwargs)
         except ValueError as exc:
             if "trust_remote_code" in str(exc):
                 raise W2SGError(
