@@ -116,3 +116,71 @@ def test_a_kernel_mapping_with_two_rules_parameters_and_no_rule_is_refused() -> 
         RunConfig.from_dict({"kernel": {"variance": 0.9, "noise_floor": 5.0}})
     with pytest.raises(W2SGError, match="unknown kernel keys"):
         RunConfig.from_dict({"kernel": {"tau": 0.9}})
+
+
+# Hashes computed by the code of commit 61838d0, before RunConfig had weak_finetune: the default
+# config, and a LoRA student taught by a fully fine-tuned weak model with the run's one setting.
+PRE_WEAK_FINETUNE_HASHES = {
+    "default": "e8acad176282d2b8276dfbe895fe387fa217855d02be89729349ee1cb13a587a",
+    "finetuned": "a04b09e6c2e0f0a13d7596b01566f8cde6bae45d9b8bfee366d4db206fed6530",
+}
+
+
+def _finetuned(**extra: object) -> RunConfig:
+    from w2sg.config import FinetuneConfig
+
+    student = FinetuneConfig(epochs=2, lr=1e-3, head_lr=2e-2, batch_size=8, device="cpu")
+    return RunConfig(train="lora", weak_train="full", finetune=student, **extra)  # type: ignore[arg-type]
+
+
+def test_weak_finetune_unset_keeps_every_stored_hash_and_set_round_trips() -> None:
+    import dataclasses
+
+    from w2sg.api import run_config
+    from w2sg.config import ADDED_FIELDS
+
+    assert "weak_finetune" in ADDED_FIELDS
+    assert RunConfig().hash() == PRE_WEAK_FINETUNE_HASHES["default"]
+    plain = _finetuned()
+    assert plain.hash() == PRE_WEAK_FINETUNE_HASHES["finetuned"]
+    assert "weak_finetune" not in plain.identity()
+    # flags that repeat the student's values are the same run
+    assert run_config(plain, weak_lr=1e-3, weak_epochs=2).hash() == plain.hash()
+    own = dataclasses.replace(plain.finetune, lr=5e-5, head_lr=1e-2)
+    tuned = _finetuned(weak_finetune=own)
+    tuned.validate()
+    assert tuned.hash() != plain.hash() and tuned.identity()["weak_finetune"]["lr"] == 5e-5
+    back = RunConfig.from_dict(tuned.to_dict())
+    assert back == tuned and back.hash() == tuned.hash()
+    assert back.finetune_for("weak") == own and back.finetune_for("w2s") == plain.finetune
+    assert plain.finetune_for("weak") == plain.finetune
+    # a partial mapping (a sweep's run: or head) takes the student's value where it says nothing
+    partial = RunConfig.from_dict(
+        {**plain.to_dict(), "weak_finetune": {"lr": 5e-5, "head_lr": 1e-2}}
+    )
+    assert partial == tuned
+    assert run_config(plain, weak_finetune={"lr": 5e-5, "head_lr": 1e-2}) == tuned
+    assert run_config(plain, weak_lr=5e-5, weak_head_lr=1e-2) == tuned
+    assert run_config(tuned.to_dict()) == tuned
+
+
+@pytest.mark.parametrize(
+    ("options", "pattern"),
+    [
+        (
+            {"weak_train": "probe", "weak_lr": 1e-4},
+            "need a fine-tuned weak model: add --weak-train",
+        ),
+        ({"weak_epochs": 0}, "--weak-epochs must be >= 1"),
+        ({"weak_finetune": {"grad_accum": 0}}, "weak_finetune's grad_accum must be >= 1"),
+        ({"weak_finetune": {"device": "cuda"}}, "both models fine-tune with one device"),
+        ({"weak_finetune": {"lr": 1e-4}, "weak_lr": 1e-4}, "not both"),
+        ({"weak_finetune": {"learning_rate": 1e-4}}, "unexpected keyword"),
+    ],
+)
+def test_bad_weak_fine_tuning_settings_are_one_line_errors(options: dict, pattern: str) -> None:
+    from w2sg.api import run_config
+
+    with pytest.raises(W2SGError, match=pattern) as info:
+        run_config(_finetuned(), **options)
+    assert "\n" not in str(info.value)

@@ -36,7 +36,15 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from w2sg.config import KERNEL_OPTIONS, MODELS, KernelConfig, RunConfig, default_head
+from w2sg.config import (
+    KERNEL_OPTIONS,
+    MODELS,
+    WEAK_FINETUNE_OPTIONS,
+    FinetuneConfig,
+    KernelConfig,
+    RunConfig,
+    default_head,
+)
 from w2sg.errors import W2SGError
 
 if TYPE_CHECKING:
@@ -68,6 +76,8 @@ __all__ = [
 _ALIASES = {"bootstrap": "n_bootstrap"}
 _NEGATED = {"no_theory": "theory", "no_bounds": "bounds"}
 _KERNEL_OPTIONS = (*KERNEL_OPTIONS, "center", "no_center")
+#: ``weak_lr``, ``weak_epochs``, …: the weak model's own fine-tuning settings (``weak_finetune``).
+_WEAK_FT_OPTIONS = {f"weak_{name}": name for name in WEAK_FINETUNE_OPTIONS}
 
 
 # --------------------------------------------------------------------------------------------
@@ -97,6 +107,12 @@ def run_config(
     dataclass or a mapping, and its fields are options by their own names where no RunConfig
     field has the name. Dashes in names are read as underscores. An unknown name is a
     :class:`~w2sg.errors.W2SGError` listing the known ones.
+
+    The weak model's own fine-tuning settings (``weak_train`` = ``full``/``lora``): the options
+    ``weak_lr``, ``weak_head_lr``, ``weak_epochs``, ``weak_batch_size``, ``weak_warmup``,
+    ``weak_lora_rank``, ``weak_lora_alpha``, or ``weak_finetune`` (a FinetuneConfig or a mapping
+    of its fields); what they leave unset is the student's (``finetune``), device and dtype
+    always. Settings equal to the student's are stored as ``weak_finetune = None``.
     """
     if config is None:
         base = RunConfig()
@@ -111,12 +127,16 @@ def run_config(
     updates: dict[str, Any] = {}
     kernel: dict[str, Any] = {}
     nested: dict[str, dict[str, Any]] = {}
+    weak_ft: dict[str, Any] = {}
     unknown = []
     for raw_name, value in options.items():
         name = raw_name.replace("-", "_")
         owner = next((sub for sub, names in subs.items() if name in names), None)
         if name in _KERNEL_OPTIONS:
             kernel[name] = value
+        elif name in _WEAK_FT_OPTIONS:
+            if value is not None:
+                weak_ft[_WEAK_FT_OPTIONS[name]] = value
         elif name in _NEGATED:
             if value:
                 updates[_NEGATED[name]] = False
@@ -129,7 +149,9 @@ def run_config(
         else:
             unknown.append(raw_name)
     if unknown:
-        known = fields | set(_ALIASES) | set(_NEGATED) | set(_KERNEL_OPTIONS)
+        known = (
+            fields | set(_ALIASES) | set(_NEGATED) | set(_KERNEL_OPTIONS) | set(_WEAK_FT_OPTIONS)
+        )
         known |= {name for names in subs.values() for name in names}
         raise W2SGError(
             f"unknown option{'s' if len(unknown) > 1 else ''} {', '.join(map(repr, unknown))}; "
@@ -147,6 +169,7 @@ def run_config(
             if name in updates:
                 nested.setdefault("finetune", {})[name] = updates.pop(name)
     try:
+        weak_given = updates.pop("weak_finetune", None)
         for name, value in list(updates.items()):  # a sub-config given as a mapping
             factory: Any = type(getattr(base, name))
             if isinstance(value, Mapping) and factory is KernelConfig:
@@ -162,11 +185,47 @@ def run_config(
             if "kernel" in updates:
                 raise W2SGError("give kernel= or the kernel options by name, not both")
             updates["kernel"] = built
+        student = updates.get("finetune", base.finetune)
+        updates["weak_finetune"] = _weak_finetune(base, student, weak_given, weak_ft)
         config_out = dataclasses.replace(base, **updates)
     except TypeError as exc:  # a sub-config mapping with a wrong key
         raise W2SGError(f"bad run configuration: {exc}") from None
     config_out.validate()
+    if config_out.weak_finetune == config_out.finetune:  # one run, one hash
+        config_out = dataclasses.replace(config_out, weak_finetune=None)
     return config_out
+
+
+def _weak_finetune(
+    base: RunConfig, student: FinetuneConfig, given: Any, options: dict[str, Any]
+) -> FinetuneConfig | None:
+    """The weak model's fine-tuning settings of :func:`run_config`: ``given`` (``weak_finetune=``,
+    a FinetuneConfig, or a mapping whose missing fields are the student's) or ``options``
+    (``weak_lr=``, … over the base config's weak settings, else the student's); ``None`` when
+    neither sets any. Device and dtype are the student's unless ``given`` names them."""
+    if given is not None and options:
+        names = ", ".join(f"weak_{k}" for k in sorted(options))
+        raise W2SGError(f"give weak_finetune= or its options {names}, not both")
+    explicit = isinstance(given, FinetuneConfig) or (
+        isinstance(given, Mapping) and ("device" in given or "dtype" in given)
+    )
+    if isinstance(given, FinetuneConfig):
+        weak = given
+    elif isinstance(given, Mapping):
+        weak = dataclasses.replace(student, **dict(given))
+    elif given is not None:
+        raise W2SGError(
+            f"weak_finetune takes a FinetuneConfig or a mapping, got {type(given).__name__}"
+        )
+    elif options:
+        weak = dataclasses.replace(base.weak_finetune or student, **options)
+    elif base.weak_finetune is not None:
+        weak = base.weak_finetune
+    else:
+        return None
+    if not explicit:
+        weak = dataclasses.replace(weak, device=student.device, dtype=student.dtype)
+    return weak
 
 
 def _sub_configs(config: RunConfig) -> dict[str, set[str]]:
@@ -177,7 +236,8 @@ def _sub_configs(config: RunConfig) -> dict[str, set[str]]:
     out: dict[str, set[str]] = {}
     for f in dataclasses.fields(config):
         value = getattr(config, f.name)
-        if f.name != "kernel" and dataclasses.is_dataclass(value):
+        # kernel has options of its own; weak_finetune is read by _weak_finetune
+        if f.name not in ("kernel", "weak_finetune") and dataclasses.is_dataclass(value):
             out[f.name] = {g.name for g in dataclasses.fields(value)} - top
     return out
 
@@ -749,7 +809,7 @@ def finetune_learners(
         source = FinetuneSource(
             model, loaded.inputs, mode, kind=loaded.kind, checkpoint_dir=checkpoint_dir
         )
-        source.check(config.finetune)
+        source.check(config.finetune_for(side))
         learners[side] = source
     return learners
 

@@ -10,6 +10,7 @@ import dataclasses
 import hashlib
 import json
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -55,6 +56,18 @@ SIGMA_ESTIMATES: tuple[str, ...] = ("median", "iterative")
 #: How a model learns: a head on its frozen representation, or the transformer fine-tuned.
 TRAIN_MODES: tuple[str, ...] = ("probe", "full", "lora")
 SCHEDULES: tuple[str, ...] = ("linear", "cosine", "constant")
+#: The FinetuneConfig fields the weak model may set apart from the student's: the options
+#: ``weak_<field>`` of :func:`w2sg.run` and the flags ``--weak-<field>`` of ``w2sg run`` fill
+#: ``RunConfig.weak_finetune``. ``device``/``dtype`` are shared by both models.
+WEAK_FINETUNE_OPTIONS: tuple[str, ...] = (
+    "lr",
+    "head_lr",
+    "epochs",
+    "batch_size",
+    "warmup",
+    "lora_rank",
+    "lora_alpha",
+)
 DEVICES: tuple[str, ...] = ("auto", "cpu", "cuda")
 DTYPES: tuple[str, ...] = ("auto", "float32", "bfloat16")
 
@@ -77,6 +90,7 @@ ADDED_FIELDS: tuple[str, ...] = (
     "train",
     "weak_train",
     "finetune",
+    "weak_finetune",
 )
 # KernelConfig fields added after results were first stored: left out of a run's identity while at
 # their default, like ADDED_FIELDS.
@@ -353,38 +367,48 @@ class FinetuneConfig:
             return self.lr
         return 2e-4 if mode == "lora" else 2e-5
 
-    def validate(self) -> None:
+    def validate(self, flag: Callable[[str], str] | None = None) -> None:
+        """Refuse settings out of range in one line; ``flag(field)`` names a field's option in
+        the message (default: ``--epochs`` for ``epochs``; the weak model's ``--weak-epochs``)."""
+        f = flag or (lambda name: "--" + name.replace("_", "-"))
         checks = (
-            (self.epochs >= 1, f"--epochs must be >= 1, got {self.epochs}"),
-            (self.lr is None or self.lr > 0, f"--lr must be > 0, got {self.lr}"),
-            (self.head_lr > 0, f"--head-lr must be > 0, got {self.head_lr}"),
-            (self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}"),
-            (self.grad_accum >= 1, f"--grad-accum must be >= 1, got {self.grad_accum}"),
+            (self.epochs >= 1, f"{f('epochs')} must be >= 1, got {self.epochs}"),
+            (self.lr is None or self.lr > 0, f"{f('lr')} must be > 0, got {self.lr}"),
+            (self.head_lr > 0, f"{f('head_lr')} must be > 0, got {self.head_lr}"),
+            (self.batch_size >= 1, f"{f('batch_size')} must be >= 1, got {self.batch_size}"),
+            (self.grad_accum >= 1, f"{f('grad_accum')} must be >= 1, got {self.grad_accum}"),
             (
                 self.max_length is None or self.max_length >= 2,
-                f"--max-length must be >= 2 tokens, got {self.max_length}",
+                f"{f('max_length')} must be >= 2 tokens, got {self.max_length}",
             ),
-            (0.0 <= self.warmup < 1.0, f"--warmup is a fraction in [0, 1), got {self.warmup}"),
-            (self.schedule in SCHEDULES, f"--schedule must be one of {', '.join(SCHEDULES)}"),
-            (self.weight_decay >= 0, "--weight-decay must be >= 0"),
-            (self.max_grad_norm > 0, "--max-grad-norm must be > 0"),
-            (self.lora_rank >= 1, f"--lora-rank must be >= 1, got {self.lora_rank}"),
-            (self.lora_alpha > 0, f"--lora-alpha must be > 0, got {self.lora_alpha}"),
+            (0.0 <= self.warmup < 1.0, f"{f('warmup')} is a fraction in [0, 1), got {self.warmup}"),
+            (self.schedule in SCHEDULES, f"{f('schedule')} must be one of {', '.join(SCHEDULES)}"),
+            (self.weight_decay >= 0, f"{f('weight_decay')} must be >= 0"),
+            (self.max_grad_norm > 0, f"{f('max_grad_norm')} must be > 0"),
+            (self.lora_rank >= 1, f"{f('lora_rank')} must be >= 1, got {self.lora_rank}"),
+            (self.lora_alpha > 0, f"{f('lora_alpha')} must be > 0, got {self.lora_alpha}"),
             (
                 0.0 <= self.lora_dropout < 1.0,
-                f"--lora-dropout must be in [0, 1), got {self.lora_dropout}",
+                f"{f('lora_dropout')} must be in [0, 1), got {self.lora_dropout}",
             ),
             (
                 self.select in ("best", "last"),
-                f"--select must be best or last, not {self.select!r}",
+                f"{f('select')} must be best or last, not {self.select!r}",
             ),
-            (self.patience is None or self.patience >= 1, "--patience must be >= 1"),
-            (self.device in DEVICES, f"--device must be one of {', '.join(DEVICES)}"),
-            (self.dtype in DTYPES, f"--dtype must be one of {', '.join(DTYPES)}"),
+            (self.patience is None or self.patience >= 1, f"{f('patience')} must be >= 1"),
+            (self.device in DEVICES, f"{f('device')} must be one of {', '.join(DEVICES)}"),
+            (self.dtype in DTYPES, f"{f('dtype')} must be one of {', '.join(DTYPES)}"),
         )
         for ok, message in checks:
             if not ok:
                 raise W2SGError(message)
+
+
+def _weak_flag(name: str) -> str:
+    """The option that sets the weak model's fine-tuning field ``name`` (in error messages)."""
+    if name in WEAK_FINETUNE_OPTIONS:
+        return "--weak-" + name.replace("_", "-")
+    return f"weak_finetune's {name}"
 
 
 @dataclass(frozen=True)
@@ -401,6 +425,11 @@ class RunConfig:
     neighbours, ``clean_l2`` probe penalty, ``clean_keep`` kept fraction; see
     :mod:`w2sg.heads.relabel`); ``s2s_iters`` adds strong-to-strong rounds, each student trained on
     the previous one's predictions on D̂ (``rounds`` of the result).
+
+    ``train``/``weak_train`` say how the strong and the weak model learn (``probe``, ``full``,
+    ``lora``); ``finetune`` holds the fine-tuning settings, and ``weak_finetune`` the weak
+    model's own where they differ (``None``: the same as ``finetune``; see :meth:`finetune_for`).
+    ``device``/``dtype`` are shared by both.
     """
 
     task: str = "classification"
@@ -432,6 +461,14 @@ class RunConfig:
     train: str = "probe"
     weak_train: str = "probe"
     finetune: FinetuneConfig = field(default_factory=FinetuneConfig)
+    weak_finetune: FinetuneConfig | None = None
+
+    def finetune_for(self, role: str) -> FinetuneConfig:
+        """The fine-tuning settings of ``role``: ``weak_finetune`` for the weak model where set,
+        else ``finetune`` (the w2s student, the ceiling, and a weak model without its own)."""
+        if role == "weak" and self.weak_finetune is not None:
+            return self.weak_finetune
+        return self.finetune
 
     def validate(self) -> None:
         if self.task not in TASKS:
@@ -498,6 +535,23 @@ class RunConfig:
                 raise W2SGError(f"{flag} must be one of {', '.join(TRAIN_MODES)}, got {mode!r}")
         self.kernel.validate()
         self.finetune.validate()
+        if self.weak_finetune is not None:
+            if self.weak_train == "probe":
+                raise W2SGError(
+                    "the weak fine-tuning settings (--weak-lr, --weak-epochs, ..., weak_finetune) "
+                    "need a fine-tuned weak model: add --weak-train full|lora, or drop them"
+                )
+            shared = [
+                name
+                for name in ("device", "dtype")
+                if getattr(self.weak_finetune, name) != getattr(self.finetune, name)
+            ]
+            if shared:
+                raise W2SGError(
+                    f"both models fine-tune with one {'/'.join(shared)}: drop "
+                    f"{' and '.join(shared)} from weak_finetune (--device/--dtype set both)"
+                )
+            self.weak_finetune.validate(_weak_flag)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -528,6 +582,10 @@ class RunConfig:
         kernel = KernelConfig.from_mapping(data.pop("kernel", {}))
         if isinstance(data.get("finetune"), dict):
             data["finetune"] = FinetuneConfig(**data["finetune"])
+        if isinstance(data.get("weak_finetune"), dict):  # fields not given: the student's
+            data["weak_finetune"] = dataclasses.replace(
+                data.get("finetune") or FinetuneConfig(), **data["weak_finetune"]
+            )
         if "fractions" in data:
             data["fractions"] = tuple(float(f) for f in data["fractions"])
         known = {f.name for f in dataclasses.fields(cls)}

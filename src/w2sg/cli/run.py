@@ -250,6 +250,17 @@ def add_finetune_arguments(parser: argparse.ArgumentParser) -> None:
     g.add_argument(
         "--dtype", choices=DTYPES, default=None, help="auto: bfloat16 on CUDA, float32 on CPU"
     )
+    w = parser.add_argument_group(
+        "the weak model's own fine-tuning (--weak-train full|lora; each unset flag: the "
+        "student's value; device and dtype are shared)"
+    )
+    w.add_argument("--weak-lr", type=float, default=None, help="peak rate (--lr)")
+    w.add_argument("--weak-head-lr", type=float, default=None, help="head rate (--head-lr)")
+    w.add_argument("--weak-epochs", type=int, default=None, help="epochs (--epochs)")
+    w.add_argument("--weak-batch-size", type=int, default=None, help="(--batch-size)")
+    w.add_argument("--weak-warmup", type=float, default=None, help="(--warmup)")
+    w.add_argument("--weak-lora-rank", type=int, default=None, help="(--lora-rank)")
+    w.add_argument("--weak-lora-alpha", type=int, default=None, help="(--lora-alpha)")
 
 
 #: ``argparse`` destinations of ``w2sg run`` that are not inputs or options of :func:`w2sg.run`.

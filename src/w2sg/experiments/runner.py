@@ -578,12 +578,13 @@ def finetune_learners(spec: RunSpec, ids: np.ndarray) -> dict[str, Any]:
     learners: dict[str, Any] = {}
     for side, mode, ref in sides:
         # ``NAME@L`` fine-tunes the embeddings and first L blocks; a fine-tuned weak entry
-        # brings its own settings (``ref.finetune_config()``), others use the run's.
+        # brings its own settings (``ref.finetune_config()``), others use the run's
+        # (``weak_finetune`` for a weak model where set, see ``RunConfig.finetune_for``).
         source = FinetuneSource(
             ref.name, data.inputs, mode, kind=data.kind, checkpoint_dir=folder,
             finetune=ref.finetune_config() if side == "weak" else None,
         )  # fmt: skip
-        source.check(config.finetune)
+        source.check(config.finetune_for(side))
         learners[side] = source
     return learners
 

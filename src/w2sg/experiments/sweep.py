@@ -370,12 +370,16 @@ def _data_seed(task: TaskSpec, run_seed: int) -> int:
 def _head_label(head: dict[str, Any]) -> str:
     """``head``, ``head/loss``, with the entry's other settings appended in brackets
     (``ridge[rule=noise_floor]``, ``softmax/xent[weak_ridge=0.001]``; kernel settings by their
-    own names) so that study tables tell such entries apart."""
+    own names, ``weak_finetune``'s as ``weak_lr=…``) so that study tables tell such entries
+    apart."""
     name = str(head.get("head", RunConfig.head))
     if name == "softmax" or "loss" in head:
         name = f"{name}/{head.get('loss', RunConfig.loss)}"
-    settings = {k: v for k, v in head.items() if k not in ("head", "loss", "kernel")}
+    settings = {
+        k: v for k, v in head.items() if k not in ("head", "loss", "kernel", "weak_finetune")
+    }
     settings.update(head.get("kernel") or {})
+    settings.update({f"weak_{k}": v for k, v in (head.get("weak_finetune") or {}).items()})
     if settings:
         name += "[" + ",".join(f"{k}={v}" for k, v in sorted(settings.items())) + "]"
     return name

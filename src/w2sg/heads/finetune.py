@@ -357,7 +357,8 @@ class FinetuneSource:
     the smaller transformer of its embeddings and first 2 blocks). ``mode`` is ``full`` or
     ``lora``. ``checkpoint_dir``: where each learner keeps its epoch checkpoints (one sub-folder
     per role); ``None`` keeps none. ``finetune``: this model's own fine-tuning settings (a sweep's
-    fine-tuned weak entry); ``None`` uses the run's ``config.finetune``.
+    fine-tuned weak entry); ``None`` uses the run's, ``config.finetune_for(role)``
+    (``weak_finetune`` for the weak model where set, else ``finetune``).
     """
 
     def __init__(
@@ -457,7 +458,7 @@ class FinetuneLearner:
     ) -> None:
         self.source = source
         self.config = config
-        self.ft = finetune or config.finetune
+        self.ft = finetune or config.finetune_for(role)
         self.mode = source.mode
         self.role = role
         self.loss_name = loss
@@ -735,6 +736,14 @@ class FinetuneLearner:
             "dtype": "bfloat16" if self.dtype_ == torch.bfloat16 else "float32",
             "lr": self.ft.peak_lr(self.mode),
             "head_lr": self.ft.head_lr,
+            "epochs": self.ft.epochs,
+            "batch_size": self.ft.batch_size,
+            "warmup": self.ft.warmup,
+            **(
+                {"lora_rank": self.ft.lora_rank, "lora_alpha": self.ft.lora_alpha}
+                if self.mode == "lora"
+                else {}
+            ),
             "max_length": self.max_length,
             "pooling": self.source.backbone.pooling,
             "blocks": self.source.backbone.blocks,

@@ -166,10 +166,11 @@ def _training_lines(train: dict[str, Any]) -> list[str]:
         e = train.get(model, {})
         if e.get("mode") in ("full", "lora"):
             share = e["trainable_params"] / max(e["total_params"], 1)
+            rates = f"   lr {e['lr']:g}, head {e['head_lr']:g}" if "lr" in e else ""
             lines.append(
                 f"  {model:<8}{e['mode']:<6}trainable {e['trainable_params']:,} of "
                 f"{e['total_params']:,} ({share:.2%})   epochs {e['epochs_run']}, kept "
-                f"{e['best_epoch']} ({e['selected_by']})   {_fmt(e['seconds'], 1)} s, "
+                f"{e['best_epoch']} ({e['selected_by']}){rates}   {_fmt(e['seconds'], 1)} s, "
                 f"{_fmt(e['examples_per_s'], 1)} ex/s   {e['device']} {e['dtype']}"
             )
         else:
