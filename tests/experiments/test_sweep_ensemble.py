@@ -4,7 +4,9 @@ skipped on re-run, read by ``w2sg study`` and ``w2sg export``."""
 
 from __future__ import annotations
 
+import contextlib
 import copy
+import io
 import json
 from pathlib import Path
 from typing import Any
@@ -152,11 +154,17 @@ run: {n_bootstrap: 20}
 
 
 @pytest.fixture(scope="module")
-def swept(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+def swept(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path, dict[str, Any]]:
+    """The sweep runs here, once per module, so every test finds the store in any order."""
     folder = tmp_path_factory.mktemp("rows")
     cfg = folder / "rows.yaml"
     cfg.write_text(CONFIG)
-    return cfg, folder / "rows.db"
+    db = folder / "rows.db"
+    args = ["sweep", str(cfg), "--store", str(db), "--json", "--workers", "1", "--no-progress"]
+    printed = io.StringIO()
+    with contextlib.redirect_stdout(printed):
+        code = main(args)
+    return cfg, db, {"args": args, "code": code, "out": printed.getvalue()}
 
 
 def approx(value: Any) -> Any:
@@ -172,12 +180,12 @@ def _inputs(spec: RunSpec) -> dict[str, np.ndarray]:
 
 
 def test_sweep_stores_ensemble_s2s_and_cleaning_rows(
-    swept: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+    swept: tuple[Path, Path, dict[str, Any]], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    cfg, db = swept
-    args = ["sweep", str(cfg), "--store", str(db), "--json", "--workers", "1", "--no-progress"]
-    assert main(args) == 0
-    out = json.loads(capsys.readouterr().out)
+    cfg, db, first = swept
+    args = first["args"]
+    assert first["code"] == 0
+    out = json.loads(first["out"])
     assert (out["total"], out["executed"], out["failed"]) == (21, 21, 0)
     with ResultStore(db, read_only=True) as store:
         rows = {r["config_hash"]: r for r in store.rows()}
@@ -240,12 +248,9 @@ def test_sweep_stores_ensemble_s2s_and_cleaning_rows(
 
 
 def test_study_and_export_read_the_rows(
-    swept: tuple[Path, Path], capsys: pytest.CaptureFixture[str], tmp_path: Path
+    swept: tuple[Path, Path, dict[str, Any]], capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
-    cfg, db = swept
-    if not db.exists():
-        assert main(["sweep", str(cfg), "--store", str(db), "--workers", "1", "--no-progress"]) == 0
-    capsys.readouterr()
+    _, db, _ = swept
     with ResultStore(db, read_only=True) as store:
         rows = store.rows("done")
     assert main(["study", str(db), "--by-weak", "--json"]) == 0
@@ -297,12 +302,9 @@ def test_study_and_export_read_the_rows(
 
 
 def test_study_ensembles_against_the_members(
-    swept: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
+    swept: tuple[Path, Path, dict[str, Any]], capsys: pytest.CaptureFixture[str]
 ) -> None:
-    cfg, db = swept
-    if not db.exists():
-        assert main(["sweep", str(cfg), "--store", str(db), "--workers", "1", "--no-progress"]) == 0
-    capsys.readouterr()
+    _, db, _ = swept
     with ResultStore(db, read_only=True) as store:
         rows = store.rows("done")
     assert main(["study", str(db), "--ensembles", "--json"]) == 0

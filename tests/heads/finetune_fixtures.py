@@ -6,8 +6,17 @@ from __future__ import annotations
 from pathlib import Path
 
 import numpy as np
+import pytest
 
 WORDS = [f"w{i}" for i in range(40)]
+
+
+@pytest.fixture(autouse=True)
+def finetune_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """Autouse in every module that imports it: one torch thread for the subprocesses the tests
+    start (two test workers share two cores) and an embedding/token cache of the test's own."""
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    monkeypatch.setenv("W2SG_CACHE_DIR", str(tmp_path / "cache"))
 
 
 def tiny_bert(folder: Path, seed: int = 0, layers: int = 2, max_positions: int = 64) -> Path:

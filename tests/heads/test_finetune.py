@@ -8,7 +8,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-from finetune_fixtures import tiny_bert, tiny_texts
+from finetune_fixtures import (
+    finetune_env,  # noqa: F401  (autouse: one thread, own cache)
+    tiny_bert,
+    tiny_texts,
+)
 
 from helpers import full
 from w2sg.config import FinetuneConfig, RunConfig
@@ -17,12 +21,6 @@ from w2sg.heads.finetune import FinetuneSource, bucketed_batches, check_finetuna
 from w2sg.pipeline import run_pipeline
 
 pytest.importorskip("peft", reason="peft is not installed: pip install -e .[finetune]")
-
-
-@pytest.fixture(autouse=True)
-def _one_thread(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # two test workers share two cores
-    monkeypatch.setenv("W2SG_CACHE_DIR", str(tmp_path / "cache"))
 
 
 @pytest.fixture(scope="module")
@@ -88,13 +86,13 @@ def test_loading_and_lora_wrapping_say_nothing_useless(
 
     from transformers.utils import logging as hf_logging
 
-    from w2sg.represent.extract import quiet_loading
+    from w2sg.represent.extract import quiet_transformers
 
     assert hf_logging.is_progress_bar_enabled()
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         _run(model, "lora", lora_rank=4, epochs=1)
-        with quiet_loading():
+        with quiet_transformers():
             warnings.warn("kept", UserWarning, stacklevel=1)
     messages = [str(w.message) for w in caught]
     assert not [m for m in messages if "is_gradient_checkpointing" in m], messages

@@ -8,7 +8,11 @@ from typing import Any
 
 import numpy as np
 import pytest
-from finetune_fixtures import tiny_bert, tiny_texts
+from finetune_fixtures import (
+    finetune_env,  # noqa: F401  (autouse: one thread, own cache)
+    tiny_bert,
+    tiny_texts,
+)
 
 from w2sg.config import FinetuneConfig, RunConfig
 from w2sg.errors import W2SGError
@@ -18,12 +22,6 @@ from w2sg.pipeline import run_pipeline
 pytest.importorskip("peft", reason="peft is not installed: pip install -e .[finetune]")
 
 HEAD = 33 * 2  # (hidden 32 + bias) · 2 classes
-
-
-@pytest.fixture(autouse=True)
-def _one_thread(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    monkeypatch.setenv("OMP_NUM_THREADS", "1")
-    monkeypatch.setenv("W2SG_CACHE_DIR", str(tmp_path / "cache"))
 
 
 @pytest.fixture(scope="module")

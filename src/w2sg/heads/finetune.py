@@ -315,9 +315,9 @@ class _Backbone:
     def load(self, dtype: Any) -> Any:
         from transformers import AutoModel
 
-        from w2sg.represent.extract import quiet_loading, trust_remote_code
+        from w2sg.represent.extract import quiet_transformers, trust_remote_code
 
-        with quiet_loading():
+        with quiet_transformers():
             model = AutoModel.from_pretrained(
                 self.folder, dtype=dtype, trust_remote_code=trust_remote_code(), **self.kwargs
             )
@@ -493,9 +493,9 @@ class FinetuneLearner:
                 target_modules=LORA_TARGETS.get(model_type, "all-linear"),
                 bias="none",
             )
-            from w2sg.represent.extract import quiet_loading
+            from w2sg.represent.extract import quiet_transformers
 
-            with quiet_loading():
+            with quiet_transformers():
                 backbone = get_peft_model(backbone, lora)
         elif self.ft.gradient_checkpointing:
             backbone.gradient_checkpointing_enable()

@@ -54,11 +54,11 @@ TRUST_REMOTE_CODE_ENV = "W2SG_TRUST_REMOTE_CODE"
 
 
 @contextlib.contextmanager
-def quiet_loading() -> Any:
-    """Loading a local checkpoint without transformers' per-tensor "Loading weights" bar and
+def quiet_transformers() -> Any:
+    """Loading or saving a local checkpoint without transformers' per-tensor progress bar and
     without the FutureWarning peft triggers by reading transformers' deprecated
     ``is_gradient_checkpointing``: neither tells a user anything. Hub downloads keep their own
-    progress bars (huggingface_hub's, not switched off here)."""
+    progress bars (huggingface_hub's, not switched off here). The bar setting is restored."""
     import warnings
 
     from transformers.utils import logging as hf_logging
@@ -253,7 +253,7 @@ class TransformersEncoder:
         kwargs["trust_remote_code"] = trust_remote_code()
         _check_model_folder(folder, spec.name)
         try:
-            with quiet_loading():
+            with quiet_transformers():
                 self.tokenizer = AutoTokenizer.from_pretrained(folder, **kwargs)
                 self.model = AutoModel.from_pretrained(folder, dtype=dtype, **kwargs)
         except ValueError as exc:

@@ -543,42 +543,38 @@ def _save(
     """Write the HF folder under a temporary name, then rename it into place."""
     final.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{config.name}-", dir=final.parent))
-    from transformers.utils import logging as hf_logging
+    from w2sg.represent.extract import quiet_transformers
 
-    bars = hf_logging.is_progress_bar_enabled()
-    hf_logging.disable_progress_bar()
-    try:
-        model.save_pretrained(tmp, safe_serialization=True)
-        tokenizer.save_pretrained(tmp)
-        record = {**record, "files": _file_hashes(tmp)}
-        (tmp / PRETRAIN_FILE).write_text(json.dumps(record, indent=1) + "\n")
-        entry = {
-            "name": config.model_name,
-            "kind": "smiles",
-            "backend": "transformers",
-            "dim": config.hidden,
-            "layers": config.layers,
-            "pooling": "mean",
-            "description": (
-                f"SMILES BERT pretrained here by MLM on QM9: {config.layers} layers, "
-                f"hidden {config.hidden}, {config.steps} steps"
-            ),
-        }
-        (tmp / REGISTRY_FILE).write_text(json.dumps(entry, indent=1) + "\n")
-        if force and final.exists():
-            shutil.rmtree(final)
-        atomic.make_shareable(tmp)
-        os.replace(tmp, final)
-    except OSError as exc:
-        shutil.rmtree(tmp, ignore_errors=True)
-        if read_pretrain_record(final) is None:
-            raise W2SGError(f"could not save {final} ({exc}); check the folder") from exc
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    finally:
-        if bars:
-            hf_logging.enable_progress_bar()
+    with quiet_transformers():
+        try:
+            model.save_pretrained(tmp, safe_serialization=True)
+            tokenizer.save_pretrained(tmp)
+            record = {**record, "files": _file_hashes(tmp)}
+            (tmp / PRETRAIN_FILE).write_text(json.dumps(record, indent=1) + "\n")
+            entry = {
+                "name": config.model_name,
+                "kind": "smiles",
+                "backend": "transformers",
+                "dim": config.hidden,
+                "layers": config.layers,
+                "pooling": "mean",
+                "description": (
+                    f"SMILES BERT pretrained here by MLM on QM9: {config.layers} layers, "
+                    f"hidden {config.hidden}, {config.steps} steps"
+                ),
+            }
+            (tmp / REGISTRY_FILE).write_text(json.dumps(entry, indent=1) + "\n")
+            if force and final.exists():
+                shutil.rmtree(final)
+            atomic.make_shareable(tmp)
+            os.replace(tmp, final)
+        except OSError as exc:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if read_pretrain_record(final) is None:
+                raise W2SGError(f"could not save {final} ({exc}); check the folder") from exc
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
 
 
 def _file_hashes(folder: Path) -> dict[str, str]:
